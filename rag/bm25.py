@@ -1,0 +1,107 @@
+"""BM25 over chunks with Indonesian-aware tokenisation (lowercase words, optional stop words and
+Sastrawi stemming), scored by bm25s. Scores are non-negative; higher is better."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from rag.errors import IndexError_
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+K1 = 1.5
+B = 0.75
+
+# English function words, for English questions over any corpus.
+_ENGLISH_STOPWORDS = frozenset(
+    "a an the and or but if of to in on at by for with from as is are was were be been being do does did "
+    "what which who whom whose when where why how that this these those it its he she they them his her their "
+    "i you we our your my me us not no yes can could would should will shall may might must has have had "
+    "about into over under after before than then there here so such any all some".split()
+)
+
+
+@functools.lru_cache(maxsize=1)
+def indonesian_stopwords() -> frozenset[str]:
+    from Sastrawi.StopWordRemover.StopWordRemoverFactory import StopWordRemoverFactory
+
+    return frozenset(StopWordRemoverFactory().get_stop_words())
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+    return StemmerFactory().create_stemmer()
+
+
+@functools.lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _stemmer().stem(word) or word
+
+
+class Tokenizer:
+    """Lowercase ``\\w+`` words; optionally without stop words (Indonesian + English) and stemmed."""
+
+    def __init__(self, *, stem: bool, stopwords: bool) -> None:
+        self.stem = stem
+        self.stopwords = stopwords
+        self._stop = (indonesian_stopwords() | _ENGLISH_STOPWORDS) if stopwords else frozenset()
+
+    def __call__(self, text: str) -> list[str]:
+        words = [w for w in _WORD.findall(text.lower()) if w not in self._stop]
+        if self.stem:
+            words = [_stem(w) for w in words]
+        return words
+
+    def params(self) -> dict:
+        return {"tokenizer": "lowercase \\w+", "stem": self.stem, "stopwords": self.stopwords}
+
+
+class BM25Index:
+    def __init__(self, model, tokenizer: Tokenizer, n_docs: int) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.n_docs = n_docs
+
+    @classmethod
+    def build(cls, texts: Sequence[str], tokenizer: Tokenizer) -> "BM25Index":
+        import bm25s
+
+        model = bm25s.BM25(k1=K1, b=B)
+        tokens = [tokenizer(t) or ["\u2205"] for t in texts]  # an empty chunk still needs a row
+        model.index(tokens, show_progress=False)
+        return cls(model, tokenizer, len(texts))
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(row, score) pairs, best first; rows with score 0 are left out."""
+        vocab = self.model.vocab_dict
+        ids = [vocab[t] for t in self.tokenizer(query) if t in vocab]
+        if not ids or self.n_docs == 0:
+            return []
+        scores = self.model.get_scores(ids)
+        k = min(k, self.n_docs)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save(str(folder), show_progress=False)
+        (folder / "tokenizer.json").write_text(json.dumps(self.tokenizer.params()), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, n_docs: int) -> "BM25Index":
+        import bm25s
+
+        try:
+            params = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+            model = bm25s.BM25.load(str(folder), load_corpus=False, mmap=False, show_progress=False)
+        except (OSError, ValueError, KeyError) as e:
+            raise IndexError_(f"BM25 data in {folder} is unreadable ({e}); run `rag ingest --rebuild`") from e
+        return cls(model, Tokenizer(stem=params["stem"], stopwords=params["stopwords"]), n_docs)

@@ -1,0 +1,264 @@
+"""The answer chain: retrieve -> evidence gate -> prompt -> chat model -> citation and grounding check.
+
+The default local model never declines and sometimes cites passages that do not say what it wrote,
+so declining is decided here: before generation when retrieval finds nothing close enough, and after
+it when no sentence of the reply is supported by the passage it cites.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from rag.citations import GroundingThresholds, check_support, split_answer, strip_stray_brackets
+from rag.errors import LLMError
+from rag.language import detect_language
+from rag.prompting import LANGUAGE_NAMES, format_passages, load_prompts
+from rag.question import clean_question
+from rag.retrieve import Retriever
+from rag.settings import Settings
+from rag.types import Answer, Citation, Hit
+
+log = logging.getLogger(__name__)
+
+# Evidence gate: below this cosine between the question and its closest passage, the corpus is taken
+# not to hold an answer and the LLM is not called. Calibrated on eval/questions.jsonl (see docs).
+DEFAULT_MIN_EVIDENCE = 0.80
+_FOLLOWUP_WORDS = frozenset(
+    "dia ia beliau mereka itu tersebut sana tadi nya he she him her they them it its that this those there then".split()
+)
+_WORD = re.compile(r"\w+")
+HistoryTurns = Sequence[tuple[str, str]]  # (question, answer text) pairs, oldest first
+
+
+@dataclass
+class Prepared:
+    question: str
+    language: str
+    standalone: str
+    hits: list[Hit]  # everything retrieved
+    shown: list[Hit]  # the passages given to the model, numbered from 1
+    evidence: float
+    messages: list[BaseMessage]
+    gate_passed: bool
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "token" while generating, then exactly one "answer"
+    text: str = ""
+    answer: Answer | None = None
+
+
+def is_followup(question: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(question)]
+    return len(words) <= 4 or any(w in _FOLLOWUP_WORDS or w.endswith("nya") for w in words)
+
+
+def standalone_question(question: str, history: HistoryTurns) -> str:
+    """The retrieval query: a follow-up ("Siapa dia?") carries the previous turn with it."""
+    if not history or not is_followup(question):
+        return question
+    previous_question, previous_answer = history[-1]
+    previous_answer = re.sub(r"\[\d+\]", "", previous_answer)[:300]
+    return f"{previous_question} {previous_answer} {question}"
+
+
+class Answerer:
+    def __init__(self, retriever: Retriever, chat: BaseChatModel, settings: Settings,
+                 count_tokens: Callable[[str], int] | None = None,
+                 thresholds: GroundingThresholds = GroundingThresholds()) -> None:
+        from rag.llm import token_counter
+
+        self.retriever = retriever
+        self.chat = chat
+        self.settings = settings
+        self.prompts = load_prompts(settings.prompts_dir)
+        self.count_tokens = count_tokens or token_counter(chat, settings)
+        self.thresholds = thresholds
+        self.min_evidence = settings.min_evidence or DEFAULT_MIN_EVIDENCE
+        self._system = self.prompts.render("system.txt")
+
+    # -- steps -----------------------------------------------------------------------------------
+    def prepare(self, question: str, history: HistoryTurns = ()) -> Prepared:
+        started = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        fallback = detect_language(history[-1][0]) if history else "en"
+        language = detect_language(question, fallback=fallback)
+        standalone = standalone_question(question, history)
+        hits = self.retriever.search(standalone, self.settings.k, self.settings.mode)
+        evidence = self._evidence(standalone, hits)
+        shown = self._budget(hits)
+        turns = "\n".join(f"Q: {q}\nA: {a}" for q, a in history[-2:])
+        user = self.prompts.render(
+            "user.txt",
+            history=self.prompts.render("history.txt", turns=turns) if turns else "",
+            passages=format_passages(shown),
+            question=question,
+            language_name=LANGUAGE_NAMES.get(language, "English"),
+        )
+        messages: list[BaseMessage] = [SystemMessage(self._system), HumanMessage(user)]
+        prepared = Prepared(question, language, standalone, hits, shown, evidence, messages,
+                            gate_passed=bool(shown) and evidence >= self.min_evidence, started=started)
+        prepared.timings["retrieve_ms"] = (time.perf_counter() - started) * 1000
+        return prepared
+
+    def _evidence(self, query: str, hits: list[Hit]) -> float:
+        """Highest cosine between the query and a retrieved passage (whatever the retrieval mode)."""
+        if not hits:
+            return 0.0
+        vector = self.retriever.embedder.embed_query(query)
+        rows = [self.retriever.index.chunk_rows[h.chunk.chunk_id] for h in hits]
+        matrix = np.stack([self.retriever.index.vectors.reconstruct(r) for r in rows])
+        return float((matrix @ vector).max())
+
+    def _budget(self, hits: list[Hit]) -> list[Hit]:
+        """Passages in rank order while they fit the context budget (the model's own tokens)."""
+        shown: list[Hit] = []
+        used = 0
+        for hit in hits:
+            cost = self.count_tokens(hit.chunk.text) + 4
+            if shown and used + cost > self.settings.context_budget_tokens:
+                break
+            shown.append(hit)
+            used += cost
+        return shown
+
+    def generate(self, prepared: Prepared) -> Iterator[str]:
+        try:
+            for chunk in self.chat.stream(prepared.messages):
+                text = chunk.text
+                if text:
+                    if "first_token_ms" not in prepared.timings:
+                        prepared.timings["first_token_ms"] = (time.perf_counter() - prepared.started) * 1000
+                    yield text
+        except LLMError:
+            raise
+        except Exception as e:  # network and server errors of any client library
+            raise LLMError(f"the chat model failed: {type(e).__name__}: {e}") from e
+
+    def finalize(self, prepared: Prepared, raw: str) -> Answer:
+        shown = prepared.shown
+        sentences = split_answer(raw)
+        dropped_markers: list[str] = []
+        dropped_sentences: list[str] = []
+        kept: list[tuple[str, tuple[int, ...]]] = []
+        similarity = self._similarity_fn(shown)
+        for sentence in sentences:
+            valid = tuple(n for n in sentence.markers if 1 <= n <= len(shown))
+            dropped_markers.extend(f"[{n}]" for n in sentence.markers if n not in valid)
+            text = strip_stray_brackets(sentence.text).strip()
+            if not text:
+                continue
+            cited = self._supporting(text, valid, shown, similarity)
+            if cited:
+                kept.append((text, cited))
+            else:
+                dropped_sentences.append(text)
+        if not kept:
+            return self._decline(prepared, "grounding", raw, dropped_markers, dropped_sentences)
+        used = sorted({n for _, markers in kept for n in markers})
+        citations = tuple(Citation(n, shown[n - 1].chunk) for n in used)
+        text = " ".join(_with_markers(t, m) for t, m in kept)
+        return self._answer(prepared, text, citations, raw=raw, dropped_markers=dropped_markers,
+                            dropped_sentences=dropped_sentences)
+
+    def _similarity_fn(self, shown: list[Hit]) -> Callable[[str, int], float]:
+        index = self.retriever.index
+        vectors = [index.vectors.reconstruct(index.chunk_rows[h.chunk.chunk_id]) for h in shown]
+        cache: dict[str, np.ndarray] = {}
+
+        def similarity(sentence: str, n: int) -> float:
+            if sentence not in cache:
+                cache[sentence] = self.retriever.embedder.embed_query(sentence)
+            return float(vectors[n - 1] @ cache[sentence])
+
+        return similarity
+
+    def _supporting(self, text: str, markers: tuple[int, ...], shown: list[Hit],
+                    similarity: Callable[[str, int], float]) -> tuple[int, ...]:
+        """The markers to keep for a sentence: its own when they support it, else the one shown
+        passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
+        if markers:
+            support = check_support(text, [shown[n - 1].chunk.text for n in markers], similarity, list(markers),
+                                    self.thresholds)
+            if support.supported:
+                return markers
+        best: tuple[float, int] | None = None
+        for n in range(1, len(shown) + 1):
+            if n in markers:
+                continue
+            support = check_support(text, [shown[n - 1].chunk.text], similarity, [n], self.thresholds)
+            if support.supported and (best is None or support.similarity > best[0]):
+                best = (support.similarity, n)
+        return (best[1],) if best else ()
+
+    def _decline(self, prepared: Prepared, reason: str, raw: str = "", dropped_markers: Sequence[str] = (),
+                 dropped_sentences: Sequence[str] = ()) -> Answer:
+        return self._answer(prepared, self.prompts.decline(prepared.language), (), raw=raw, declined=True,
+                            reason=reason, dropped_markers=dropped_markers, dropped_sentences=dropped_sentences)
+
+    def _answer(self, prepared: Prepared, text: str, citations: tuple[Citation, ...], *, raw: str,
+                declined: bool = False, reason: str = "", dropped_markers: Sequence[str] = (),
+                dropped_sentences: Sequence[str] = ()) -> Answer:
+        prepared.timings["total_ms"] = (time.perf_counter() - prepared.started) * 1000
+        return Answer(
+            question=prepared.question, text=text, language=prepared.language, citations=citations,
+            hits=tuple(prepared.shown if not declined else prepared.hits), declined=declined,
+            decline_reason=reason, dropped_markers=tuple(dropped_markers),
+            dropped_sentences=tuple(dropped_sentences), standalone_question=prepared.standalone,
+            timings=dict(prepared.timings), raw_text=raw,
+        )
+
+    # -- entry points ----------------------------------------------------------------------------
+    def stream(self, question: str, history: HistoryTurns = ()) -> Iterator[Event]:
+        """Tokens as the model writes them, then the checked Answer."""
+        prepared = self.prepare(question, history)
+        if not prepared.gate_passed:
+            yield Event("answer", answer=self._decline(prepared, "evidence"))
+            return
+        parts: list[str] = []
+        for text in self.generate(prepared):
+            parts.append(text)
+            yield Event("token", text=text)
+        yield Event("answer", answer=self.finalize(prepared, "".join(parts)))
+
+    def answer(self, question: str, history: HistoryTurns = ()) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, history):
+            if event.kind == "answer":
+                answer = event.answer
+        if answer is None:
+            raise LLMError("the answer chain ended without an answer")
+        return answer
+
+    def as_runnable(self) -> Runnable:
+        """The same chain as LangChain runnables: {"question", "history"?} -> Answer."""
+
+        def prepare(inputs: dict) -> Prepared:
+            return self.prepare(inputs["question"], inputs.get("history", ()))
+
+        def respond(prepared: Prepared) -> Answer:
+            if not prepared.gate_passed:
+                return self._decline(prepared, "evidence")
+            return self.finalize(prepared, "".join(self.generate(prepared)))
+
+        return RunnableLambda(prepare) | RunnableLambda(respond)
+
+
+def _with_markers(text: str, markers: tuple[int, ...]) -> str:
+    tags = "".join(f"[{n}]" for n in markers)
+    match = re.search(r"[.!?]+$", text)
+    if match:
+        return f"{text[:match.start()]} {tags}{match.group(0)}"
+    return f"{text} {tags}"

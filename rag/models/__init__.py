@@ -1,0 +1,1 @@
+"""Offline model provisioning: everything is built from files that PyPI packages ship."""

@@ -1,0 +1,106 @@
+"""Dense, BM25 and hybrid (weighted reciprocal rank fusion) retrieval over a loaded index."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.embedder import Embedder
+from rag.errors import ConfigError
+from rag.index_store import LoadedIndex
+from rag.types import Hit
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "dense", "bm25")
+NEAR_DUPLICATE_JACCARD = 0.8
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    mode: str = "hybrid"
+    k: int = 5
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    candidates: int = 50  # per method, before fusion and de-duplication
+
+
+class Retriever:
+    """search(query, k) over one index. Scores: dense = cosine, bm25 = BM25, hybrid = weighted RRF."""
+
+    def __init__(self, index: LoadedIndex, embedder: Embedder, params: RetrievalParams) -> None:
+        if params.mode not in MODES:
+            raise ConfigError(f"mode={params.mode!r} is not valid; choose one of {', '.join(MODES)}")
+        self.index = index
+        self.embedder = embedder
+        self.params = params
+        self._word_sets: dict[int, frozenset[str]] = {}
+        import faiss
+
+        # one OpenMP thread is several times faster for a single interactive query
+        faiss.omp_set_num_threads(1)
+
+    def dense(self, query: str, n: int) -> list[tuple[int, float]]:
+        return self.dense_by_vector(self.embedder.embed_query(query), n)
+
+    def dense_by_vector(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        total = self.index.vectors.ntotal
+        if total == 0:
+            return []
+        scores, rows = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), min(n, total))
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+    def bm25(self, query: str, n: int) -> list[tuple[int, float]]:
+        return self.index.bm25.search(query, n)
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        k = k or self.params.k
+        mode = mode or self.params.mode
+        if mode not in MODES:
+            raise ConfigError(f"mode={mode!r} is not valid; choose one of {', '.join(MODES)}")
+        n = max(self.params.candidates, k * 4)
+        dense = self.dense(query, n) if mode in ("dense", "hybrid") else []
+        lexical = self.bm25(query, n) if mode in ("bm25", "hybrid") else []
+        details: dict[int, dict[str, float]] = {}
+        for rank, (row, score) in enumerate(dense, start=1):
+            details.setdefault(row, {}).update({"dense": score, "dense_rank": rank})
+        for rank, (row, score) in enumerate(lexical, start=1):
+            details.setdefault(row, {}).update({"bm25": score, "bm25_rank": rank})
+        if mode == "dense":
+            ranked = dense
+        elif mode == "bm25":
+            ranked = lexical
+        else:
+            fused: dict[int, float] = {}
+            for weight, results in ((self.params.dense_weight, dense), (self.params.bm25_weight, lexical)):
+                for rank, (row, _) in enumerate(results, start=1):
+                    fused[row] = fused.get(row, 0.0) + weight / (self.params.rrf_k + rank)
+            ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        hits: list[Hit] = []
+        kept_rows: list[int] = []
+        for row, score in ranked:
+            if any(self._near_duplicate(row, other) for other in kept_rows):
+                continue
+            kept_rows.append(row)
+            hits.append(Hit(self.index.chunks[row], score, len(hits) + 1, mode, details.get(row, {})))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _words(self, row: int) -> frozenset[str]:
+        words = self._word_sets.get(row)
+        if words is None:
+            words = frozenset(_WORD.findall(self.index.chunks[row].text.lower()))
+            self._word_sets[row] = words
+        return words
+
+    def _near_duplicate(self, a: int, b: int) -> bool:
+        wa, wb = self._words(a), self._words(b)
+        if not wa or not wb:
+            return False
+        return len(wa & wb) / len(wa | wb) >= NEAR_DUPLICATE_JACCARD

