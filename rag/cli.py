@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="a conversation in the terminal, with streaming")
     _common(p, "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
 
+    p = sub.add_parser("eval", help="evaluate retrieval (and answers) on an eval set or a benchmark")
+    _common(p, "embedder", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
+    p.add_argument("--set", dest="eval_set", type=Path, help="eval set JSONL with gold quotes (default: eval/questions.jsonl)")
+    p.add_argument("--bench", type=Path, help="benchmark folder with corpus.jsonl + queries.jsonl (FacQA format)")
+    p.add_argument("--configs", default="bm25,dense,hybrid,langchain", help="comma-separated: bm25,dense,hybrid,langchain")
+    p.add_argument("--answers", action="store_true", help="also answer every question with the LLM and score it")
+    p.add_argument("--out", type=Path, help="output folder (default: runs/<name>-<time>)")
+
     p = sub.add_parser("serve", help="start the chat page (127.0.0.1 by default)")
     _common(p, "corpus", "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url",
             "llm_threads", "host", "port", "auth")
@@ -295,6 +303,27 @@ def _cmd_chat(args, settings) -> int:
         if answer is not None:
             _print_answer_footer(answer)
             history.append((question, answer.text))
+    return 0
+
+
+def _cmd_eval(args, settings) -> int:
+    import time
+
+    from rag.evaluation.evaluate import evaluate
+    from rag.settings import REPO_ROOT
+
+    eval_set = args.eval_set
+    if args.bench is None and eval_set is None:
+        eval_set = REPO_ROOT / "eval" / "questions.jsonl"
+    name = args.bench.name if args.bench else eval_set.stem
+    out = args.out or REPO_ROOT / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
+    run, paths = evaluate(settings, eval_set=eval_set, bench=args.bench, configs=configs, answers=args.answers,
+                          out_dir=out, progress=_progress_bar)
+    from rag.evaluation.report import render_markdown
+
+    print(render_markdown(run))
+    print(f"report: {paths['markdown']}", file=sys.stderr)
     return 0
 
 

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rag.bm25 import B as BM25_B
+from rag.bm25 import K1 as BM25_K1
 from rag.bm25 import BM25Index, Tokenizer
 from rag.chunking import chunk_document
 from rag.corpus import Skipped, content_hash, load_corpus
@@ -85,7 +87,8 @@ def _previous(index_dir: Path, embedder: Embedder, params: IngestParams, rebuild
     if manifest.get("chunker") != params.chunker():
         return None, "chunker settings changed"
     bm25 = manifest.get("bm25", {})
-    if (bm25.get("stem"), bm25.get("stopwords")) != (params.bm25_stem, params.bm25_stopwords):
+    wanted = (BM25_K1, BM25_B, params.bm25_stem, params.bm25_stopwords)
+    if (bm25.get("k1"), bm25.get("b"), bm25.get("stem"), bm25.get("stopwords")) != wanted:
         return None, "BM25 settings changed"
     try:
         return load_index(index_dir, embedder.identity()), ""

@@ -97,7 +97,7 @@ def retrieval_params(settings: Settings):
     from rag.retrieve import RetrievalParams
 
     return RetrievalParams(
-        mode=settings.mode, k=settings.k, rrf_k=settings.rrf_k,
+        mode=settings.mode, k=settings.k, fusion=settings.fusion, rrf_k=settings.rrf_k,
         dense_weight=settings.dense_weight, bm25_weight=settings.bm25_weight,
     )
 

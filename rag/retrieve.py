@@ -16,6 +16,7 @@ from rag.types import Hit
 log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("convex", "rrf")
 NEAR_DUPLICATE_JACCARD = 0.8
 _WORD = re.compile(r"\w+")
 
@@ -24,18 +25,26 @@ _WORD = re.compile(r"\w+")
 class RetrievalParams:
     mode: str = "hybrid"
     k: int = 5
+    fusion: str = "convex"  # "convex": weighted sum of normalised scores; "rrf": reciprocal rank fusion
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    dense_weight: float = 0.5
+    bm25_weight: float = 0.5
     candidates: int = 50  # per method, before fusion and de-duplication
 
 
 class Retriever:
-    """search(query, k) over one index. Scores: dense = cosine, bm25 = BM25, hybrid = weighted RRF."""
+    """search(query, k) over one index. Higher scores are better.
+
+    dense = cosine similarity; bm25 = BM25 score; hybrid = either a convex combination of the two
+    scores normalised over the candidates (dense min-max, BM25 divided by its maximum), or weighted
+    reciprocal rank fusion. A candidate missing from one list gets 0 from it.
+    """
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, params: RetrievalParams) -> None:
         if params.mode not in MODES:
             raise ConfigError(f"mode={params.mode!r} is not valid; choose one of {', '.join(MODES)}")
+        if params.fusion not in FUSIONS:
+            raise ConfigError(f"fusion={params.fusion!r} is not valid; choose one of {', '.join(FUSIONS)}")
         self.index = index
         self.embedder = embedder
         self.params = params
@@ -76,11 +85,7 @@ class Retriever:
         elif mode == "bm25":
             ranked = lexical
         else:
-            fused: dict[int, float] = {}
-            for weight, results in ((self.params.dense_weight, dense), (self.params.bm25_weight, lexical)):
-                for rank, (row, _) in enumerate(results, start=1):
-                    fused[row] = fused.get(row, 0.0) + weight / (self.params.rrf_k + rank)
-            ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+            ranked = self._fuse(dense, lexical)
         hits: list[Hit] = []
         kept_rows: list[int] = []
         for row, score in ranked:
@@ -91,6 +96,25 @@ class Retriever:
             if len(hits) == k:
                 break
         return hits
+
+    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        fused: dict[int, float] = {}
+        p = self.params
+        if p.fusion == "rrf":
+            for weight, results in ((p.dense_weight, dense), (p.bm25_weight, lexical)):
+                for rank, (row, _) in enumerate(results, start=1):
+                    fused[row] = fused.get(row, 0.0) + weight / (p.rrf_k + rank)
+        else:
+            if dense:
+                high, low = dense[0][1], dense[-1][1]
+                spread = (high - low) or 1.0
+                for row, score in dense:
+                    fused[row] = fused.get(row, 0.0) + p.dense_weight * (score - low) / spread
+            if lexical:
+                top = lexical[0][1] or 1.0
+                for row, score in lexical:
+                    fused[row] = fused.get(row, 0.0) + p.bm25_weight * score / top
+        return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
     def _words(self, row: int) -> frozenset[str]:
         words = self._word_sets.get(row)

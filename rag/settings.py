@@ -48,10 +48,11 @@ class Settings:
     # retrieval
     mode: str = "hybrid"
     k: int = 5
+    fusion: str = "convex"  # hybrid fusion: "convex" (normalised scores) or "rrf"
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
-    bm25_stem: bool = False
+    dense_weight: float = 0.5
+    bm25_weight: float = 0.5
+    bm25_stem: bool = True
     bm25_stopwords: bool = True
     # answering
     llm_backend: str = "local"  # "local" (a GGUF file run by llama.cpp) or "openai" (compatible endpoint)
@@ -78,6 +79,8 @@ class Settings:
     def validated(self) -> "Settings":
         if self.mode not in MODES:
             raise ConfigError(f"mode={self.mode!r} is not valid; choose one of {', '.join(MODES)}")
+        if self.fusion not in ("convex", "rrf"):
+            raise ConfigError(f"fusion={self.fusion!r} is not valid; choose convex or rrf")
         if self.llm_backend not in LLM_BACKENDS:
             raise ConfigError(
                 f"llm_backend={self.llm_backend!r} is not valid; choose one of {', '.join(LLM_BACKENDS)}"

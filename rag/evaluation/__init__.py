@@ -1,0 +1,1 @@
+"""Retrieval and answer evaluation: eval sets, metrics, the runner and its report."""

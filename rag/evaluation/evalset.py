@@ -1,0 +1,101 @@
+"""Evaluation sets. Gold evidence is stored as quotes from the documents (never chunk ids), so
+re-chunking never invalidates a set; quotes are resolved to character spans on load."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import InputError
+from rag.types import Chunk, Document
+
+
+@dataclass(frozen=True)
+class Span:
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass
+class EvalQuestion:
+    qid: str
+    question: str
+    language: str
+    answerable: bool
+    answers: list[str]
+    evidence: list[Span] = field(default_factory=list)  # chunk-level gold (overlap counts as a hit)
+    gold_doc_ids: list[str] = field(default_factory=list)  # document-level gold (benchmarks)
+    multi_doc: bool = False
+
+    def relevant_chunks(self, chunks: list[Chunk]) -> set[str]:
+        """Chunks that overlap the gold evidence, or belong to a gold document."""
+        relevant = set()
+        gold_docs = set(self.gold_doc_ids)
+        for c in chunks:
+            if c.doc_id in gold_docs or any(
+                s.doc_id == c.doc_id and c.start < s.end and s.start < c.end for s in self.evidence
+            ):
+                relevant.add(c.chunk_id)
+        return relevant
+
+
+def _find_quote(text: str, quote: str) -> tuple[int, int] | None:
+    i = text.find(quote)
+    if i >= 0:
+        return i, i + len(quote)
+    # tolerate whitespace differences between the quote and the normalised text
+    pattern = r"\s+".join(re.escape(part) for part in quote.split())
+    m = re.search(pattern, text)
+    return (m.start(), m.end()) if m else None
+
+
+def load_eval_set(path: Path, documents: dict[str, Document]) -> list[EvalQuestion]:
+    """Questions with gold quotes resolved to spans; any quote not found is an error."""
+    questions: list[EvalQuestion] = []
+    problems: list[str] = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{number}: invalid JSON ({e.msg})") from e
+        spans = []
+        for ev in r.get("evidence", []):
+            doc = documents.get(ev["doc_id"])
+            if doc is None:
+                problems.append(f"{r.get('id')}: document {ev['doc_id']!r} is not in the index")
+                continue
+            found = _find_quote(doc.text, ev["quote"])
+            if found is None:
+                problems.append(f"{r.get('id')}: quote not found in {ev['doc_id']}: {ev['quote'][:60]!r}")
+                continue
+            spans.append(Span(ev["doc_id"], *found))
+        if r.get("answerable", True) and not r.get("evidence") and not r.get("gold_doc_ids"):
+            problems.append(f"{r.get('id')}: answerable but has no evidence")
+        questions.append(
+            EvalQuestion(
+                qid=str(r.get("id", r.get("qid", number))), question=r["question"],
+                language=r.get("language", ""), answerable=bool(r.get("answerable", True)),
+                answers=list(r.get("answers", [])), evidence=spans, gold_doc_ids=list(r.get("gold_doc_ids", [])),
+                multi_doc=bool(r.get("multi_doc", False)),
+            )
+        )
+    if problems:
+        raise InputError(f"eval set {path} is invalid:\n  " + "\n  ".join(problems))
+    return questions
+
+
+def load_benchmark_queries(path: Path) -> list[EvalQuestion]:
+    """FacQA-style queries.jsonl: {"qid", "question", "answers", "gold_doc_ids", "answerable"}."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            out.append(EvalQuestion(qid=r["qid"], question=r["question"], language="id",
+                                    answerable=bool(r.get("answerable", True)), answers=r.get("answers", []),
+                                    gold_doc_ids=r.get("gold_doc_ids", [])))
+    return out

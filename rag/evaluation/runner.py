@@ -1,0 +1,144 @@
+"""Run retrieval (and optionally answer) evaluations side by side and collect per-question results."""
+
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.evaluation.evalset import EvalQuestion
+from rag.evaluation.metrics import mean_metrics, query_metrics
+from rag.types import Chunk
+
+log = logging.getLogger(__name__)
+
+# one ranked list of chunks for a question
+SearchFn = Callable[[str, int], list[Chunk]]
+
+
+@dataclass
+class ConfigResult:
+    name: str
+    metrics: dict[str, float]
+    latency_ms: list[float]
+    per_question: list[dict[str, Any]] = field(default_factory=list)
+    notes: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latency_ms)
+        return {
+            "name": self.name,
+            "metrics": {k: round(v, 4) for k, v in self.metrics.items()},
+            "latency_ms": {
+                "median": round(statistics.median(lat), 2) if lat else None,
+                "p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else None,
+            },
+            "notes": self.notes,
+        }
+
+
+def run_retrieval(name: str, search: SearchFn, questions: list[EvalQuestion], universe: list[Chunk], *,
+                  document_level: bool, progress: Callable[[int, int], None] | None = None,
+                  k: int = 10) -> ConfigResult:
+    """Metrics over the answerable questions. A hit is a chunk overlapping the gold evidence; the
+    relevant set (for nDCG's ideal ranking) is every chunk of ``universe`` that does. With
+    ``document_level``, ranks count distinct documents and a gold document is the hit."""
+    per_question = []
+    scores = []
+    latency = []
+    answerable = [q for q in questions if q.answerable]
+    for i, q in enumerate(answerable, start=1):
+        started = time.perf_counter()
+        chunks = search(q.question, k)
+        latency.append((time.perf_counter() - started) * 1000)
+        if document_level:
+            ranked = list(dict.fromkeys(c.doc_id for c in chunks))
+            relevant = set(q.gold_doc_ids) | {s.doc_id for s in q.evidence}
+        else:
+            ranked = [_span_key(c) for c in chunks]
+            relevant = {_span_key(c) for c in universe if _overlaps(c, q)}
+        m = query_metrics(ranked, relevant)
+        scores.append(m)
+        first = next((r for r, key in enumerate(ranked, start=1) if key in relevant), None)
+        per_question.append({"qid": q.qid, "question": q.question, "first_relevant_rank": first,
+                             "top": [c.chunk_id for c in chunks[:3]], **{k2: round(v, 4) for k2, v in m.items()}})
+        if progress:
+            progress(i, len(answerable))
+    return ConfigResult(name, mean_metrics(scores), latency, per_question)
+
+
+def _span_key(c: Chunk) -> str:
+    return f"{c.doc_id}:{c.start}-{c.end}"
+
+
+def _overlaps_span(c: Chunk, s) -> bool:
+    return c.doc_id == s.doc_id and c.start < s.end and s.start < c.end
+
+
+def _overlaps(c: Chunk, q: EvalQuestion) -> bool:
+    return c.doc_id in set(q.gold_doc_ids) or any(_overlaps_span(c, s) for s in q.evidence)
+
+
+def reference_present(text: str, answers: list[str]) -> bool:
+    """A reference answer occurs in the text (case-insensitive, at word boundaries)."""
+    low = text.lower()
+    return any(re.search(r"(?<!\w)" + re.escape(a.lower()), low) for a in answers)
+
+
+def run_answers(answerer, questions: list[EvalQuestion], progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Answer every question with the chain; score correctness, declines, citations and latency."""
+    rows = []
+    for i, q in enumerate(questions, start=1):
+        answer = answerer.answer(q.question)
+        cited_ok = [any(_overlaps(c.chunk, q) for c in answer.citations)] if answer.citations and q.answerable else []
+        markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+        resolving = [n in {c.n for c in answer.citations} for n in markers]
+        rows.append({
+            "qid": q.qid, "question": q.question, "language": q.language, "answerable": q.answerable,
+            "answer": answer.text, "declined": answer.declined, "decline_reason": answer.decline_reason,
+            "answer_language": answer.language,
+            "correct": bool(q.answerable and not answer.declined and reference_present(answer.text, q.answers)),
+            "markers": len(markers), "markers_resolving": sum(resolving),
+            "citation_on_gold": all(cited_ok) if cited_ok else None,
+            "dropped_markers": list(answer.dropped_markers), "dropped_sentences": list(answer.dropped_sentences),
+            "raw": answer.raw_text, "timings": answer.timings,
+        })
+        if progress:
+            progress(i, len(questions))
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    generated = [r for r in rows if "first_token_ms" in r["timings"]]
+    share = (lambda xs, f: round(sum(1 for x in xs if f(x)) / len(xs), 4) if xs else None)
+    total_markers = sum(r["markers"] for r in rows)
+    summary = {
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "correct_answerable": share(answerable, lambda r: r["correct"]),
+        "false_declines": share(answerable, lambda r: r["declined"]),
+        "correct_declines": share(unanswerable, lambda r: r["declined"]),
+        "language_match": share(rows, lambda r: r["answer_language"] == r["language"]),
+        "citations_resolving": round(sum(r["markers_resolving"] for r in rows) / total_markers, 4) if total_markers else None,
+        "citations_on_gold_evidence": share([r for r in answerable if r["citation_on_gold"] is not None],
+                                            lambda r: r["citation_on_gold"]),
+        "median_first_token_ms": _median([r["timings"]["first_token_ms"] for r in generated]),
+        "median_total_ms": _median([r["timings"]["total_ms"] for r in generated]),
+        "p95_total_ms": _p95([r["timings"]["total_ms"] for r in generated]),
+        "llm_calls": len(generated),
+    }
+    return {"summary": summary, "rows": rows}
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(0.95 * len(values)))], 1)
