@@ -75,15 +75,18 @@ class BM25Index:
         import bm25s
 
         model = bm25s.BM25(k1=K1, b=B)
-        tokens = [tokenizer(t) or ["\u2205"] for t in texts]  # an empty chunk still needs a row
-        model.index(tokens, show_progress=False)
+        if texts:  # bm25s cannot index an empty corpus; an empty index simply finds nothing
+            tokens = [tokenizer(t) or ["\u2205"] for t in texts]  # an empty chunk still needs a row
+            model.index(tokens, show_progress=False)
         return cls(model, tokenizer, len(texts))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(row, score) pairs, best first; rows with score 0 are left out."""
+        if self.n_docs == 0:
+            return []
         vocab = self.model.vocab_dict
         ids = [vocab[t] for t in self.tokenizer(query) if t in vocab]
-        if not ids or self.n_docs == 0:
+        if not ids:
             return []
         scores = self.model.get_scores(ids)
         k = min(k, self.n_docs)
@@ -93,8 +96,10 @@ class BM25Index:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save(str(folder), show_progress=False)
-        (folder / "tokenizer.json").write_text(json.dumps(self.tokenizer.params()), encoding="utf-8")
+        if self.n_docs:
+            self.model.save(str(folder), show_progress=False)
+        params = {**self.tokenizer.params(), "k1": self.model.k1, "b": self.model.b, "n_docs": self.n_docs}
+        (folder / "tokenizer.json").write_text(json.dumps(params), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, n_docs: int) -> "BM25Index":
@@ -102,7 +107,10 @@ class BM25Index:
 
         try:
             params = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-            model = bm25s.BM25.load(str(folder), load_corpus=False, mmap=False, show_progress=False)
+            if n_docs:
+                model = bm25s.BM25.load(str(folder), load_corpus=False, mmap=False, show_progress=False)
+            else:
+                model = bm25s.BM25(k1=params["k1"], b=params["b"])
         except (OSError, ValueError, KeyError) as e:
             raise IndexError_(f"BM25 data in {folder} is unreadable ({e}); run `rag ingest --rebuild`") from e
         return cls(model, Tokenizer(stem=params["stem"], stopwords=params["stopwords"]), n_docs)

@@ -1,0 +1,151 @@
+from pathlib import Path
+
+import pytest
+
+from fakes import HashingEmbedder, ScriptedChatModel
+from rag.chain import Answerer, standalone_question
+from rag.citations import split_answer
+from rag.errors import ConfigError, InputError
+from rag.index_store import load_index
+from rag.ingest import IngestParams, ingest
+from rag.language import detect_language
+from rag.prompting import load_prompts
+from rag.retrieve import RetrievalParams, Retriever
+from rag.settings import REPO_ROOT, Settings
+
+PARAMS = IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True)
+
+
+@pytest.fixture
+def make_answerer(corpus_dir: Path, tmp_path: Path):
+    embedder = HashingEmbedder()
+    ingest(corpus_dir, tmp_path / "index", embedder, PARAMS)
+    retriever = Retriever(load_index(tmp_path / "index", embedder.identity()), embedder, RetrievalParams(k=3))
+
+    def make(*replies: str, min_evidence: float = 0.05) -> Answerer:
+        settings = Settings(index_dir=tmp_path / "index", k=3, min_evidence=min_evidence)
+        chat = ScriptedChatModel(replies=list(replies))
+        # the hashing embedder's cosines are low; grounding here rests on words, names and numbers
+        return Answerer(retriever, chat, settings, count_tokens=lambda t: len(t.split()))
+
+    return make
+
+
+def shown_index(answerer: Answerer, question: str, doc_id: str) -> int:
+    prepared = answerer.prepare(question)
+    return next(i for i, h in enumerate(prepared.shown, start=1) if h.chunk.doc_id == doc_id)
+
+
+def test_valid_citations_resolve_to_the_shown_passages(make_answerer):
+    probe = make_answerer()
+    n = shown_index(probe, "Berapa lama Lavrov dan Kerry bertemu di Paris?", "paris.txt")
+    answerer = make_answerer(f"Lavrov dan Kerry bertemu di Paris selama tiga jam [{n}].")
+    answer = answerer.answer("Berapa lama Lavrov dan Kerry bertemu di Paris?")
+    assert not answer.declined
+    assert answer.language == "id"
+    assert answer.text == f"Lavrov dan Kerry bertemu di Paris selama tiga jam [{n}]."
+    (citation,) = answer.citations
+    assert citation.n == n and citation.chunk.doc_id == "paris.txt"
+    assert "tiga jam" in citation.chunk.text
+    assert answer.timings["first_token_ms"] <= answer.timings["total_ms"]
+
+
+def test_markers_that_point_nowhere_are_removed_and_reported(make_answerer):
+    probe = make_answerer()
+    n = shown_index(probe, "Berapa lama Lavrov dan Kerry bertemu di Paris?", "paris.txt")
+    answerer = make_answerer(f"Pertemuan di Paris berlangsung tiga jam [{n}][9]. Ini juga benar [0].")
+    answer = answerer.answer("Berapa lama Lavrov dan Kerry bertemu di Paris?")
+    assert "[9]" in answer.dropped_markers and "[0]" in answer.dropped_markers
+    assert "[9]" not in answer.text and "[0]" not in answer.text
+    assert {c.n for c in answer.citations} == {n}
+
+
+def test_wrong_number_is_re_cited_and_unsupported_sentence_dropped(make_answerer):
+    probe = make_answerer()
+    question = "Siapa duta besar Rusia untuk NATO?"
+    n_nato = shown_index(probe, question, "nato.txt")
+    wrong = 1 if n_nato != 1 else 2
+    answerer = make_answerer(
+        f"Duta Besar Rusia untuk NATO adalah Alexander Grushko [{wrong}]. Ia lahir di Moskow pada 1955 [{n_nato}]."
+    )
+    answer = answerer.answer(question)
+    assert not answer.declined
+    assert answer.text == f"Duta Besar Rusia untuk NATO adalah Alexander Grushko [{n_nato}]."
+    assert answer.dropped_sentences == ("Ia lahir di Moskow pada 1955.",)
+
+
+def test_invented_answer_is_declined_after_grounding(make_answerer):
+    answerer = make_answerer("Jerman memenangkan Piala Dunia 2014 di Brasil [1].")
+    answer = answerer.answer("Siapa duta besar Rusia untuk NATO?")
+    assert answer.declined and answer.decline_reason == "grounding"
+    assert answer.citations == ()
+    assert answer.text.startswith("Artikel-artikel ini tidak memuat")
+    assert answer.hits  # the closest passages are still shown
+
+
+def test_weak_evidence_declines_without_calling_the_model(make_answerer):
+    answerer = make_answerer(min_evidence=0.99)  # no reply scripted: a call would fail the test
+    answer = answerer.answer("What is the population of Jakarta?")
+    assert answer.declined and answer.decline_reason == "evidence"
+    assert answer.language == "en" and answer.text.startswith("The articles do not contain")
+    assert answerer.chat.prompts == []
+
+
+def test_question_language_reaches_the_prompt(make_answerer):
+    answerer = make_answerer("Kerry met Lavrov in Paris [1].")
+    answerer.answer("Who did Kerry meet in Paris?")
+    (messages,) = answerer.chat.prompts
+    assert messages[-1].text.rstrip().endswith("Answer in English.")
+    assert "[1] " in messages[-1].text
+
+
+def test_streaming_yields_tokens_then_one_answer(make_answerer):
+    answerer = make_answerer("Kerry bertemu Lavrov di Paris [1].")
+    events = list(answerer.stream("Siapa yang bertemu Lavrov di Paris?"))
+    assert [e.kind for e in events[:-1]] == ["token"] * (len(events) - 1) and len(events) > 2
+    assert events[-1].kind == "answer"
+    assert "".join(e.text for e in events[:-1]) == "Kerry bertemu Lavrov di Paris [1]."
+
+
+def test_runnable_chain_gives_the_same_answer(make_answerer):
+    answerer = make_answerer("Kerry bertemu Lavrov di Paris [1].")
+    answer = answerer.as_runnable().invoke({"question": "Siapa yang bertemu Lavrov di Paris?"})
+    assert answer.citations and not answer.declined
+
+
+def test_follow_up_is_resolved_against_history():
+    history = [("Siapa Duta Besar Rusia untuk NATO?", "Alexander Grushko [1].")]
+    query = standalone_question("Apa katanya?", history)
+    assert "Grushko" in query and "NATO" in query
+    assert standalone_question("Siapa Perdana Menteri Rusia yang diwawancarai CNBC?", history).startswith("Siapa Perdana")
+
+
+def test_bad_questions_are_refused(make_answerer):
+    answerer = make_answerer()
+    for bad in ("", "   \n\t", "\x00\x01", "🙂🙂"):
+        with pytest.raises(InputError):
+            answerer.answer(bad)
+    with pytest.raises(InputError, match="limit is"):
+        answerer.answer("kata " * 2000)
+
+
+def test_split_answer_moves_leading_markers_back():
+    sentences = split_answer("Kerry bertemu Lavrov. [2] Mereka sepakat [1, 3].")
+    assert [(s.text, s.markers) for s in sentences] == [("Kerry bertemu Lavrov.", (2,)), ("Mereka sepakat.", (1, 3))]
+
+
+def test_language_detection():
+    assert detect_language("Siapa yang bertemu Lavrov di Paris?") == "id"
+    assert detect_language("Who met Lavrov in Paris?") == "en"
+    assert detect_language("Lavrov?", fallback="id") == "id"
+
+
+def test_prompts_render_strictly(tmp_path: Path):
+    prompts = load_prompts(REPO_ROOT / "prompts")
+    with pytest.raises(ConfigError, match="missing variables"):
+        prompts.render("user.txt", history="", passages="", question="q")
+    for f in (REPO_ROOT / "prompts").iterdir():
+        (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "user.txt").write_text("{question} {colour}", encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected exactly"):
+        load_prompts(tmp_path)
