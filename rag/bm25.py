@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -20,10 +20,95 @@ B = 0.4
 
 # English function words, for English questions over any corpus.
 _ENGLISH_STOPWORDS = frozenset(
-    "a an the and or but if of to in on at by for with from as is are was were be been being do does did "
-    "what which who whom whose when where why how that this these those it its he she they them his her their "
-    "i you we our your my me us not no yes can could would should will shall may might must has have had "
-    "about into over under after before than then there here so such any all some".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "them",
+        "his",
+        "her",
+        "their",
+        "i",
+        "you",
+        "we",
+        "our",
+        "your",
+        "my",
+        "me",
+        "us",
+        "not",
+        "no",
+        "yes",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "has",
+        "have",
+        "had",
+        "about",
+        "into",
+        "over",
+        "under",
+        "after",
+        "before",
+        "than",
+        "then",
+        "there",
+        "here",
+        "so",
+        "such",
+        "any",
+        "all",
+        "some",
+    ]
 )
 
 
@@ -71,7 +156,7 @@ class BM25Index:
         self.n_docs = n_docs
 
     @classmethod
-    def build(cls, texts: Sequence[str], tokenizer: Tokenizer) -> "BM25Index":
+    def build(cls, texts: Sequence[str], tokenizer: Tokenizer) -> BM25Index:
         import bm25s
 
         model = bm25s.BM25(k1=K1, b=B)
@@ -102,7 +187,7 @@ class BM25Index:
         (folder / "tokenizer.json").write_text(json.dumps(params), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path, n_docs: int) -> "BM25Index":
+    def load(cls, folder: Path, n_docs: int) -> BM25Index:
         import bm25s
 
         try:

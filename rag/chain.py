@@ -18,7 +18,16 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.citations import GroundingThresholds, check_support, split_answer, strip_stray_brackets
+from rag.citations import (
+    GroundingThresholds,
+    check_support,
+    key_words,
+    names,
+    overlap,
+    split_answer,
+    strip_stray_brackets,
+    vocabulary_of,
+)
 from rag.errors import LLMError
 from rag.language import detect_language
 from rag.prompting import LANGUAGE_NAMES, format_passages, load_prompts
@@ -29,11 +38,38 @@ from rag.types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 
-# Evidence gate: below this cosine between the question and its closest passage, the corpus is taken
-# not to hold an answer and the LLM is not called. Calibrated on eval/questions.jsonl (see docs).
-DEFAULT_MIN_EVIDENCE = 0.80
+# Evidence gate, calibrated on eval/questions.jsonl (docs/ANSWERS.md). The corpus is taken not to hold
+# an answer, and the LLM is not called, when the closest passage is below this cosine, when most names
+# in the question appear in none of the retrieved passages, or when a question in the passages' own
+# language shares almost none of its key words with them.
+DEFAULT_MIN_EVIDENCE = 0.79
+MIN_QUESTION_NAMES_FOUND = 0.5
+MIN_QUESTION_WORDS_FOUND = 0.25
 _FOLLOWUP_WORDS = frozenset(
-    "dia ia beliau mereka itu tersebut sana tadi nya he she him her they them it its that this those there then".split()
+    [
+        "dia",
+        "ia",
+        "beliau",
+        "mereka",
+        "itu",
+        "tersebut",
+        "sana",
+        "tadi",
+        "nya",
+        "he",
+        "she",
+        "him",
+        "her",
+        "they",
+        "them",
+        "it",
+        "its",
+        "that",
+        "this",
+        "those",
+        "there",
+        "then",
+    ]
 )
 _WORD = re.compile(r"\w+")
 HistoryTurns = Sequence[tuple[str, str]]  # (question, answer text) pairs, oldest first
@@ -49,6 +85,7 @@ class Prepared:
     evidence: float
     messages: list[BaseMessage]
     gate_passed: bool
+    gate_reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     started: float = 0.0
 
@@ -62,7 +99,7 @@ class Event:
 
 def is_followup(question: str) -> bool:
     words = [w.lower() for w in _WORD.findall(question)]
-    return len(words) <= 4 or any(w in _FOLLOWUP_WORDS or w.endswith("nya") for w in words)
+    return len(words) <= 2 or any(w in _FOLLOWUP_WORDS for w in words)
 
 
 def standalone_question(question: str, history: HistoryTurns) -> str:
@@ -75,9 +112,14 @@ def standalone_question(question: str, history: HistoryTurns) -> str:
 
 
 class Answerer:
-    def __init__(self, retriever: Retriever, chat: BaseChatModel, settings: Settings,
-                 count_tokens: Callable[[str], int] | None = None,
-                 thresholds: GroundingThresholds = GroundingThresholds()) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        chat: BaseChatModel,
+        settings: Settings,
+        count_tokens: Callable[[str], int] | None = None,
+        thresholds: GroundingThresholds | None = None,
+    ) -> None:
         from rag.llm import token_counter
 
         self.retriever = retriever
@@ -85,7 +127,7 @@ class Answerer:
         self.settings = settings
         self.prompts = load_prompts(settings.prompts_dir)
         self.count_tokens = count_tokens or token_counter(chat, settings)
-        self.thresholds = thresholds
+        self.thresholds = thresholds or GroundingThresholds()
         self.min_evidence = settings.min_evidence or DEFAULT_MIN_EVIDENCE
         self._system = self.prompts.render("system.txt")
 
@@ -98,6 +140,7 @@ class Answerer:
         standalone = standalone_question(question, history)
         hits = self.retriever.search(standalone, self.settings.k, self.settings.mode)
         evidence = self._evidence(standalone, hits)
+        gate_reason = self._gate(standalone, language, hits, evidence)
         shown = self._budget(hits)
         turns = "\n".join(f"Q: {q}\nA: {a}" for q, a in history[-2:])
         user = self.prompts.render(
@@ -108,8 +151,18 @@ class Answerer:
             language_name=LANGUAGE_NAMES.get(language, "English"),
         )
         messages: list[BaseMessage] = [SystemMessage(self._system), HumanMessage(user)]
-        prepared = Prepared(question, language, standalone, hits, shown, evidence, messages,
-                            gate_passed=bool(shown) and evidence >= self.min_evidence, started=started)
+        prepared = Prepared(
+            question,
+            language,
+            standalone,
+            hits,
+            shown,
+            evidence,
+            messages,
+            gate_passed=not gate_reason,
+            gate_reason=gate_reason,
+            started=started,
+        )
         prepared.timings["retrieve_ms"] = (time.perf_counter() - started) * 1000
         return prepared
 
@@ -121,6 +174,23 @@ class Answerer:
         rows = [self.retriever.index.chunk_rows[h.chunk.chunk_id] for h in hits]
         matrix = np.stack([self.retriever.index.vectors.reconstruct(r) for r in rows])
         return float((matrix @ vector).max())
+
+    def _gate(self, query: str, language: str, hits: list[Hit], evidence: float) -> str:
+        """Why the evidence is too weak to ask the model, or "" when it is strong enough."""
+        if not hits:
+            return "nothing retrieved"
+        if evidence < self.min_evidence:
+            return f"closest passage has cosine {evidence:.3f} < {self.min_evidence}"
+        texts = [h.chunk.text for h in hits]
+        vocabulary = vocabulary_of(texts)
+        found_names = overlap(names(query), vocabulary, self.thresholds.fuzzy_name_ratio)
+        if found_names is not None and found_names < MIN_QUESTION_NAMES_FOUND:
+            return f"only {found_names:.0%} of the names in the question occur in the passages"
+        if language == detect_language(" ".join(texts), fallback=""):
+            found_words = overlap(key_words(query), vocabulary, 0.85)
+            if found_words is not None and found_words < MIN_QUESTION_WORDS_FOUND:
+                return f"only {found_words:.0%} of the question's key words occur in the passages"
+        return ""
 
     def _budget(self, hits: list[Hit]) -> list[Hit]:
         """Passages in rank order while they fit the context budget (the model's own tokens)."""
@@ -170,8 +240,9 @@ class Answerer:
         used = sorted({n for _, markers in kept for n in markers})
         citations = tuple(Citation(n, shown[n - 1].chunk) for n in used)
         text = " ".join(_with_markers(t, m) for t, m in kept)
-        return self._answer(prepared, text, citations, raw=raw, dropped_markers=dropped_markers,
-                            dropped_sentences=dropped_sentences)
+        return self._answer(
+            prepared, text, citations, raw=raw, dropped_markers=dropped_markers, dropped_sentences=dropped_sentences
+        )
 
     def _similarity_fn(self, shown: list[Hit]) -> Callable[[str, int], float]:
         index = self.retriever.index
@@ -185,13 +256,15 @@ class Answerer:
 
         return similarity
 
-    def _supporting(self, text: str, markers: tuple[int, ...], shown: list[Hit],
-                    similarity: Callable[[str, int], float]) -> tuple[int, ...]:
+    def _supporting(
+        self, text: str, markers: tuple[int, ...], shown: list[Hit], similarity: Callable[[str, int], float]
+    ) -> tuple[int, ...]:
         """The markers to keep for a sentence: its own when they support it, else the one shown
         passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
         if markers:
-            support = check_support(text, [shown[n - 1].chunk.text for n in markers], similarity, list(markers),
-                                    self.thresholds)
+            support = check_support(
+                text, [shown[n - 1].chunk.text for n in markers], similarity, list(markers), self.thresholds
+            )
             if support.supported:
                 return markers
         best: tuple[float, int] | None = None
@@ -203,21 +276,51 @@ class Answerer:
                 best = (support.similarity, n)
         return (best[1],) if best else ()
 
-    def _decline(self, prepared: Prepared, reason: str, raw: str = "", dropped_markers: Sequence[str] = (),
-                 dropped_sentences: Sequence[str] = ()) -> Answer:
-        return self._answer(prepared, self.prompts.decline(prepared.language), (), raw=raw, declined=True,
-                            reason=reason, dropped_markers=dropped_markers, dropped_sentences=dropped_sentences)
+    def _decline(
+        self,
+        prepared: Prepared,
+        reason: str,
+        raw: str = "",
+        dropped_markers: Sequence[str] = (),
+        dropped_sentences: Sequence[str] = (),
+    ) -> Answer:
+        return self._answer(
+            prepared,
+            self.prompts.decline(prepared.language),
+            (),
+            raw=raw,
+            declined=True,
+            reason=reason,
+            dropped_markers=dropped_markers,
+            dropped_sentences=dropped_sentences,
+        )
 
-    def _answer(self, prepared: Prepared, text: str, citations: tuple[Citation, ...], *, raw: str,
-                declined: bool = False, reason: str = "", dropped_markers: Sequence[str] = (),
-                dropped_sentences: Sequence[str] = ()) -> Answer:
+    def _answer(
+        self,
+        prepared: Prepared,
+        text: str,
+        citations: tuple[Citation, ...],
+        *,
+        raw: str,
+        declined: bool = False,
+        reason: str = "",
+        dropped_markers: Sequence[str] = (),
+        dropped_sentences: Sequence[str] = (),
+    ) -> Answer:
         prepared.timings["total_ms"] = (time.perf_counter() - prepared.started) * 1000
         return Answer(
-            question=prepared.question, text=text, language=prepared.language, citations=citations,
-            hits=tuple(prepared.shown if not declined else prepared.hits), declined=declined,
-            decline_reason=reason, dropped_markers=tuple(dropped_markers),
-            dropped_sentences=tuple(dropped_sentences), standalone_question=prepared.standalone,
-            timings=dict(prepared.timings), raw_text=raw,
+            question=prepared.question,
+            text=text,
+            language=prepared.language,
+            citations=citations,
+            hits=tuple(prepared.shown if not declined else prepared.hits),
+            declined=declined,
+            decline_reason=reason,
+            dropped_markers=tuple(dropped_markers),
+            dropped_sentences=tuple(dropped_sentences),
+            standalone_question=prepared.standalone,
+            timings=dict(prepared.timings),
+            raw_text=raw,
         )
 
     # -- entry points ----------------------------------------------------------------------------
@@ -225,7 +328,7 @@ class Answerer:
         """Tokens as the model writes them, then the checked Answer."""
         prepared = self.prepare(question, history)
         if not prepared.gate_passed:
-            yield Event("answer", answer=self._decline(prepared, "evidence"))
+            yield Event("answer", answer=self._decline(prepared, f"evidence: {prepared.gate_reason}"))
             return
         parts: list[str] = []
         for text in self.generate(prepared):
@@ -250,7 +353,7 @@ class Answerer:
 
         def respond(prepared: Prepared) -> Answer:
             if not prepared.gate_passed:
-                return self._decline(prepared, "evidence")
+                return self._decline(prepared, f"evidence: {prepared.gate_reason}")
             return self.finalize(prepared, "".join(self.generate(prepared)))
 
         return RunnableLambda(prepare) | RunnableLambda(respond)
@@ -260,5 +363,5 @@ def _with_markers(text: str, markers: tuple[int, ...]) -> str:
     tags = "".join(f"[{n}]" for n in markers)
     match = re.search(r"[.!?]+$", text)
     if match:
-        return f"{text[:match.start()]} {tags}{match.group(0)}"
+        return f"{text[: match.start()]} {tags}{match.group(0)}"
     return f"{text} {tags}"

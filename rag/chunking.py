@@ -7,16 +7,54 @@ Consecutive chunks of a paragraph overlap by whole sentences.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rag.types import Chunk, Document
 
 # Words after which a period does not end a sentence (titles, initials, common abbreviations).
 _ABBREVIATIONS = {
-    "st", "dr", "mr", "mrs", "ms", "prof", "no", "jl", "dll", "dsb", "dkk", "tsb", "yth", "sdr",
-    "bpk", "ir", "drs", "h", "hj", "kh", "vs", "etc", "e.g", "i.e", "u.s", "a.s", "jan", "feb",
-    "mar", "apr", "jun", "jul", "agu", "aug", "sep", "sept", "okt", "oct", "nov", "des", "dec",
+    "st",
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "prof",
+    "no",
+    "jl",
+    "dll",
+    "dsb",
+    "dkk",
+    "tsb",
+    "yth",
+    "sdr",
+    "bpk",
+    "ir",
+    "drs",
+    "h",
+    "hj",
+    "kh",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "u.s",
+    "a.s",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "agu",
+    "aug",
+    "sep",
+    "sept",
+    "okt",
+    "oct",
+    "nov",
+    "des",
+    "dec",
 }
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
 _WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
@@ -101,8 +139,14 @@ def chunk_document(
     def emit() -> None:
         start, end = current[0].start, current[-1].end
         chunks.append(
-            Chunk(chunk_id=f"{doc.doc_id}#{start}-{end}", doc_id=doc.doc_id, start=start, end=end,
-                  text=text[start:end], title=doc.title)
+            Chunk(
+                chunk_id=f"{doc.doc_id}#{start}-{end}",
+                doc_id=doc.doc_id,
+                start=start,
+                end=end,
+                text=text[start:end],
+                title=doc.title,
+            )
         )
 
     for span in sentences:

@@ -9,8 +9,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rag.errors import InputError, RagError
 
@@ -18,10 +19,20 @@ log = logging.getLogger("rag")
 
 # CLI flag -> setting name, for flags shared by several subcommands
 _SETTING_FLAGS = {
-    "corpus": "corpus_dir", "index": "index_dir", "cache_dir": "cache_dir", "embedder": "embedder",
-    "mode": "mode", "k": "k", "llm_backend": "llm_backend", "llm_model": "llm_model",
-    "llm_base_url": "llm_base_url", "llm_threads": "llm_threads", "embed_threads": "embed_threads",
-    "host": "host", "port": "port", "auth": "auth",
+    "corpus": "corpus_dir",
+    "index": "index_dir",
+    "cache_dir": "cache_dir",
+    "embedder": "embedder",
+    "mode": "mode",
+    "k": "k",
+    "llm_backend": "llm_backend",
+    "llm_model": "llm_model",
+    "llm_base_url": "llm_base_url",
+    "llm_threads": "llm_threads",
+    "embed_threads": "embed_threads",
+    "host": "host",
+    "port": "port",
+    "auth": "auth",
 }
 
 
@@ -67,10 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("search", "retrieve passages for a question"), ("ask", "answer a question with citations")):
         p = sub.add_parser(name, help=text)
-        _common(p, "index", "embedder", "mode", "k", "embed_threads",
-                *(("llm_backend", "llm_model", "llm_base_url", "llm_threads") if name == "ask" else ()))
+        _common(
+            p,
+            "index",
+            "embedder",
+            "mode",
+            "k",
+            "embed_threads",
+            *(("llm_backend", "llm_model", "llm_base_url", "llm_threads") if name == "ask" else ()),
+        )
         p.add_argument("question", nargs="?", help="the question")
-        p.add_argument("--questions", help="file with one question per line, or JSONL with a 'question' field; - for stdin")
+        p.add_argument(
+            "--questions", help="file with one question per line, or JSONL with a 'question' field; - for stdin"
+        )
         p.add_argument("--json", action="store_true", help="one JSON object per question")
 
     p = sub.add_parser("chat", help="a conversation in the terminal, with streaming")
@@ -78,15 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate retrieval (and answers) on an eval set or a benchmark")
     _common(p, "embedder", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
-    p.add_argument("--set", dest="eval_set", type=Path, help="eval set JSONL with gold quotes (default: eval/questions.jsonl)")
+    p.add_argument(
+        "--set", dest="eval_set", type=Path, help="eval set JSONL with gold quotes (default: eval/questions.jsonl)"
+    )
     p.add_argument("--bench", type=Path, help="benchmark folder with corpus.jsonl + queries.jsonl (FacQA format)")
-    p.add_argument("--configs", default="bm25,dense,hybrid,langchain", help="comma-separated: bm25,dense,hybrid,langchain")
+    p.add_argument(
+        "--configs", default="bm25,dense,hybrid,langchain", help="comma-separated: bm25,dense,hybrid,langchain"
+    )
     p.add_argument("--answers", action="store_true", help="also answer every question with the LLM and score it")
     p.add_argument("--out", type=Path, help="output folder (default: runs/<name>-<time>)")
 
     p = sub.add_parser("serve", help="start the chat page (127.0.0.1 by default)")
-    _common(p, "corpus", "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url",
-            "llm_threads", "host", "port", "auth")
+    _common(
+        p,
+        "corpus",
+        "index",
+        "embedder",
+        "mode",
+        "k",
+        "llm_backend",
+        "llm_model",
+        "llm_base_url",
+        "llm_threads",
+        "host",
+        "port",
+        "auth",
+    )
     p.add_argument("--no-ingest", action="store_true", help="do not update the index before serving")
     return parser
 
@@ -139,7 +176,6 @@ def _cmd_models(args, settings) -> int:
     from rag.models.llm_provision import GGUF_NAME, assemble_bundled_llm
     from rag.models.registry import models_dir, tiktoken_dir
     from rag.models.tiktoken_provision import provision_tiktoken
-
     from rag.settings import BUNDLED_EMBEDDER
 
     target = models_dir(settings)
@@ -242,12 +278,16 @@ def _cmd_search(args, settings) -> int:
             print(json.dumps({"question": question, "hits": [], "error": str(e)}, ensure_ascii=False), flush=True)
             continue
         if args.json:
-            print(json.dumps({"question": question, "hits": [h.to_json() for h in hits]}, ensure_ascii=False), flush=True)
+            print(
+                json.dumps({"question": question, "hits": [h.to_json() for h in hits]}, ensure_ascii=False), flush=True
+            )
         else:
             print(f"? {question}")
             for h in hits:
                 snippet = " ".join(h.chunk.text.split())[:160]
-                print(f"{h.rank:>2}. [{h.score:.4f} {h.method}] {h.chunk.title} ({h.chunk.doc_id} {h.chunk.start}-{h.chunk.end})")
+                print(
+                    f"{h.rank:>2}. [{h.score:.4f} {h.method}] {h.chunk.title} ({h.chunk.doc_id} {h.chunk.start}-{h.chunk.end})"
+                )
                 print(f"    {snippet}")
     return 0
 
@@ -318,8 +358,15 @@ def _cmd_eval(args, settings) -> int:
     name = args.bench.name if args.bench else eval_set.stem
     out = args.out or REPO_ROOT / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
-    run, paths = evaluate(settings, eval_set=eval_set, bench=args.bench, configs=configs, answers=args.answers,
-                          out_dir=out, progress=_progress_bar)
+    run, paths = evaluate(
+        settings,
+        eval_set=eval_set,
+        bench=args.bench,
+        configs=configs,
+        answers=args.answers,
+        out_dir=out,
+        progress=_progress_bar,
+    )
     from rag.evaluation.report import render_markdown
 
     print(render_markdown(run))

@@ -6,8 +6,9 @@ Vectors are float32 and L2-normalised, so inner product is cosine similarity (hi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -75,7 +76,9 @@ class SentenceTransformerEmbedder:
         if dim is None:
             raise ModelMissingError(f"embedder {name!r} does not declare its embedding dimension")
         self.dim = int(dim)
-        q, p = default_prefixes(name + " " + location, dict(self.model.prompts or {}))
+        q, p = default_prefixes(
+            name + " " + location, {k: v for k, v in (self.model.prompts or {}).items() if v is not None}
+        )
         self.query_prefix = q if query_prefix is None else query_prefix
         self.passage_prefix = p if passage_prefix is None else passage_prefix
         self.max_seq_length = int(self.model.max_seq_length or 512)

@@ -66,12 +66,14 @@ def build_vector_index(vectors: np.ndarray):
     import faiss
 
     dim = vectors.shape[1]
+    index: faiss.Index
     if vectors.shape[0] <= EXACT_MAX_CHUNKS:
         index = faiss.IndexFlatIP(dim)
     else:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        hnsw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 80
+        hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+        index = hnsw
     if vectors.shape[0]:
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
@@ -115,16 +117,24 @@ def write_index(
             "embedder": embedder_identity,
             "chunker": chunker,
             "bm25": {"k1": bm25.model.k1, "b": bm25.model.b, **bm25.tokenizer.params()},
-            "vectors": {"faiss_type": type(vector_index).__name__, "metric": "inner_product",
-                        "dim": int(vectors.shape[1]) if vectors.ndim == 2 else 0},
+            "vectors": {
+                "faiss_type": type(vector_index).__name__,
+                "metric": "inner_product",
+                "dim": int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+            },
             "counts": {"documents": len(documents), "chunks": len(chunks)},
             "documents": {
-                d.doc_id: {"sha256": doc_hashes[d.doc_id], "title": d.title, "source": d.source,
-                           "chunks": chunk_counts.get(d.doc_id, 0)}
+                d.doc_id: {
+                    "sha256": doc_hashes[d.doc_id],
+                    "title": d.title,
+                    "source": d.source,
+                    "chunks": chunk_counts.get(d.doc_id, 0),
+                }
                 for d in documents
             },
-            "files": {p.relative_to(tmp_dir).as_posix(): p.stat().st_size
-                      for p in sorted(tmp_dir.rglob("*")) if p.is_file()},
+            "files": {
+                p.relative_to(tmp_dir).as_posix(): p.stat().st_size for p in sorted(tmp_dir.rglob("*")) if p.is_file()
+            },
             "versions": _library_versions(),
         }
         _fsync_tree(tmp_dir)
@@ -151,13 +161,23 @@ def _fsync_tree(folder: Path) -> None:
 
 def _remove_stale_generations(folder: Path, keep: str) -> None:
     for child in folder.iterdir():
-        if child.is_dir() and child.name != keep and (child.name.startswith("gen-") or child.name.startswith(".tmp-gen-")):
+        if (
+            child.is_dir()
+            and child.name != keep
+            and (child.name.startswith("gen-") or child.name.startswith(".tmp-gen-"))
+        ):
             shutil.rmtree(child, ignore_errors=True)
 
 
 def _chunk_record(c: Chunk) -> dict[str, Any]:
-    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "start": c.start, "end": c.end, "title": c.title,
-            "text": c.text}
+    return {
+        "chunk_id": c.chunk_id,
+        "doc_id": c.doc_id,
+        "start": c.start,
+        "end": c.end,
+        "title": c.title,
+        "text": c.text,
+    }
 
 
 def _document_record(d: Document) -> dict[str, Any]:
@@ -193,7 +213,9 @@ def check_embedder(manifest: dict[str, Any], identity: dict[str, Any], folder: P
     """Fail when the index was built with another embedder than the configured one."""
     built = manifest.get("embedder", {})
     keys = ("name", "dim", "query_prefix", "passage_prefix")
-    diffs = [f"{k}: index={built.get(k)!r} configured={identity.get(k)!r}" for k in keys if built.get(k) != identity.get(k)]
+    diffs = [
+        f"{k}: index={built.get(k)!r} configured={identity.get(k)!r}" for k in keys if built.get(k) != identity.get(k)
+    ]
     if diffs:
         raise IndexError_(
             f"index {folder} was built with another embedder ({'; '.join(diffs)}). "
@@ -216,7 +238,9 @@ def load_index(folder: Path, embedder_identity: dict[str, Any] | None = None) ->
         if not path.is_file():
             raise IndexError_(f"index file {path} is missing; {fix}")
         if path.stat().st_size != size:
-            raise IndexError_(f"index file {path} has {path.stat().st_size} bytes, manifest says {size} (truncated?); {fix}")
+            raise IndexError_(
+                f"index file {path} has {path.stat().st_size} bytes, manifest says {size} (truncated?); {fix}"
+            )
     try:
         chunks = [
             Chunk(r["chunk_id"], r["doc_id"], r["start"], r["end"], r["text"], r.get("title", ""))
@@ -231,7 +255,9 @@ def load_index(folder: Path, embedder_identity: dict[str, Any] | None = None) ->
     try:
         vectors = faiss.read_index(str(gen_dir / "vectors.faiss"))
     except RuntimeError as e:
-        raise IndexError_(f"vector file {gen_dir / 'vectors.faiss'} is corrupt ({str(e).splitlines()[0]}); {fix}") from e
+        raise IndexError_(
+            f"vector file {gen_dir / 'vectors.faiss'} is corrupt ({str(e).splitlines()[0]}); {fix}"
+        ) from e
     counts = manifest.get("counts", {})
     if not (vectors.ntotal == len(chunks) == counts.get("chunks")) or len(documents) != counts.get("documents"):
         raise IndexError_(

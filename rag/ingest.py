@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from rag.bm25 import B as BM25_B
 from rag.bm25 import K1 as BM25_K1
+from rag.bm25 import B as BM25_B
 from rag.bm25 import BM25Index, Tokenizer
 from rag.chunking import chunk_document
 from rag.corpus import Skipped, content_hash, load_corpus
@@ -32,8 +33,12 @@ class IngestParams:
     bm25_stopwords: bool = True
 
     def chunker(self) -> dict[str, Any]:
-        return {"max_tokens": self.chunk_tokens, "overlap_sentences": self.overlap_sentences,
-                "token_counter": "embedder tokenizer", "splitter": "sentence+paragraph v1"}
+        return {
+            "max_tokens": self.chunk_tokens,
+            "overlap_sentences": self.overlap_sentences,
+            "token_counter": "embedder tokenizer",
+            "splitter": "sentence+paragraph v1",
+        }
 
 
 @dataclass
@@ -59,12 +64,18 @@ class IngestReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "index_dir": str(self.index_dir),
-            "added": self.added, "changed": self.changed, "removed": self.removed,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
             "unchanged": len(self.unchanged),
             "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
-            "embedded_chunks": self.embedded_chunks, "total_chunks": self.total_chunks,
-            "total_documents": self.total_documents, "full_rebuild": self.full_rebuild,
-            "rebuild_reason": self.rebuild_reason, "seconds": round(self.seconds, 2), "written": self.written,
+            "embedded_chunks": self.embedded_chunks,
+            "total_chunks": self.total_chunks,
+            "total_documents": self.total_documents,
+            "full_rebuild": self.full_rebuild,
+            "rebuild_reason": self.rebuild_reason,
+            "seconds": round(self.seconds, 2),
+            "written": self.written,
         }
 
 
@@ -72,7 +83,9 @@ def document_hash(doc: Document) -> str:
     return content_hash(json.dumps([doc.text, doc.title, doc.metadata], ensure_ascii=False, sort_keys=True))
 
 
-def _previous(index_dir: Path, embedder: Embedder, params: IngestParams, rebuild: bool) -> tuple[LoadedIndex | None, str]:
+def _previous(
+    index_dir: Path, embedder: Embedder, params: IngestParams, rebuild: bool
+) -> tuple[LoadedIndex | None, str]:
     """The index to update incrementally, or None and the reason for a full build."""
     if rebuild:
         return None, "--rebuild asked for"
@@ -130,8 +143,9 @@ def ingest(
     started = time.perf_counter()
     loaded = load_corpus(corpus)
     previous, reason = _previous(index_dir, embedder, params, rebuild)
-    report = IngestReport(index_dir=index_dir, skipped=loaded.skipped, full_rebuild=previous is None,
-                          rebuild_reason=reason)
+    report = IngestReport(
+        index_dir=index_dir, skipped=loaded.skipped, full_rebuild=previous is None, rebuild_reason=reason
+    )
     report.added, report.changed, report.removed, report.unchanged = plan(loaded.documents, previous)
     report.total_documents = len(loaded.documents)
     if check_only or (previous is not None and not (report.added or report.changed or report.removed)):
@@ -153,8 +167,9 @@ def ingest(
             chunks.extend(previous.chunks[i] for i in rows)
             parts.append(old_vectors[rows])
         else:
-            new = chunk_document(doc, embedder.count_tokens, max_tokens=params.chunk_tokens,
-                                 overlap_sentences=params.overlap_sentences)
+            new = chunk_document(
+                doc, embedder.count_tokens, max_tokens=params.chunk_tokens, overlap_sentences=params.overlap_sentences
+            )
             fresh_rows.extend(range(len(chunks), len(chunks) + len(new)))
             chunks.extend(new)
             parts.append(np.zeros((len(new), embedder.dim), dtype=np.float32))

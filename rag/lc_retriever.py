@@ -23,9 +23,16 @@ class RagRetriever(BaseRetriever):
         return [
             LCDocument(
                 page_content=h.chunk.text,
-                metadata={"chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "title": h.chunk.title,
-                          "start": h.chunk.start, "end": h.chunk.end, "score": h.score, "rank": h.rank,
-                          "method": h.method},
+                metadata={
+                    "chunk_id": h.chunk.chunk_id,
+                    "doc_id": h.chunk.doc_id,
+                    "title": h.chunk.title,
+                    "start": h.chunk.start,
+                    "end": h.chunk.end,
+                    "score": h.score,
+                    "rank": h.rank,
+                    "method": h.method,
+                },
             )
             for h in hits
         ]

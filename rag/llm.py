@@ -61,8 +61,12 @@ class LlamaCppChatModel(BaseChatModel):
 
         try:
             self._llama = Llama(
-                model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_batch=self.n_batch,
-                rope_freq_base=0.0, verbose=False,
+                model_path=self.model_path,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_batch=self.n_batch,
+                rope_freq_base=0.0,
+                verbose=False,
             )
         except (ValueError, RuntimeError) as e:
             raise LLMError(f"cannot load GGUF model {self.model_path}: {e}") from e
@@ -85,13 +89,23 @@ class LlamaCppChatModel(BaseChatModel):
             "stop": stop or self.stop,
         }
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         # One llama.cpp context cannot serve two requests at once: callers queue here.
         with self._lock:
             try:
@@ -153,9 +167,12 @@ def token_counter(chat: BaseChatModel, settings: Settings):
 
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_dir(settings)))
     try:
-        encoding = tiktoken.encoding_for_model(settings.llm_model)
-    except KeyError:
-        encoding = tiktoken.get_encoding("cl100k_base")
-    except Exception as e:  # tiktoken raises plain exceptions (ConnectionError) when its file is missing
-        raise ConfigError(f"tiktoken has no local files ({e}); run `rag models --only tiktoken`") from e
+        try:
+            encoding = tiktoken.encoding_for_model(settings.llm_model)
+        except KeyError:  # a model tiktoken does not know (Ollama, vLLM names): OpenAI's common encoding
+            encoding = tiktoken.get_encoding("cl100k_base")
+    except Exception as e:  # tiktoken raises requests' ConnectionError when its file is not cached
+        raise ConfigError(
+            f"tiktoken has no local file for {settings.llm_model!r} ({type(e).__name__}); run `rag models --only tiktoken`"
+        ) from e
     return lambda text: len(encoding.encode(text, disallowed_special=()))

@@ -81,8 +81,9 @@ class Pipeline:
                 self._chat_models[key] = build_chat_model(self.settings.replace(llm_backend=key[0], llm_model=key[1]))
             return self._chat_models[key]
 
-    def answerer(self, *, mode: str | None = None, k: int | None = None, backend: str | None = None,
-                 model: str | None = None):
+    def answerer(
+        self, *, mode: str | None = None, k: int | None = None, backend: str | None = None, model: str | None = None
+    ):
         from rag.chain import Answerer
 
         settings = self.settings.replace(mode=mode or self.settings.mode, k=k or self.settings.k)
@@ -97,8 +98,12 @@ def retrieval_params(settings: Settings):
     from rag.retrieve import RetrievalParams
 
     return RetrievalParams(
-        mode=settings.mode, k=settings.k, fusion=settings.fusion, rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight, bm25_weight=settings.bm25_weight,
+        mode=settings.mode,
+        k=settings.k,
+        fusion=settings.fusion,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        bm25_weight=settings.bm25_weight,
     )
 
 
@@ -106,6 +111,8 @@ def ingest_params(settings: Settings):
     from rag.ingest import IngestParams
 
     return IngestParams(
-        chunk_tokens=settings.chunk_tokens, overlap_sentences=settings.overlap_sentences,
-        bm25_stem=settings.bm25_stem, bm25_stopwords=settings.bm25_stopwords,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_sentences=settings.overlap_sentences,
+        bm25_stem=settings.bm25_stem,
+        bm25_stopwords=settings.bm25_stopwords,
     )

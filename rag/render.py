@@ -17,5 +17,7 @@ def answer_plain_text(answer: Answer) -> str:
     for c in answer.citations:
         lines.append(f"[{c.n}] {c.chunk.title} ({c.chunk.doc_id} {c.chunk.start}-{c.chunk.end})")
     if answer.dropped_markers or answer.dropped_sentences:
-        lines.append(f"(removed: {len(answer.dropped_markers)} bad markers, {len(answer.dropped_sentences)} unsupported sentences)")
+        lines.append(
+            f"(removed: {len(answer.dropped_markers)} bad markers, {len(answer.dropped_sentences)} unsupported sentences)"
+        )
     return "\n".join(lines)

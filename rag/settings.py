@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from rag.errors import ConfigError
 
@@ -62,10 +63,10 @@ class Settings:
     llm_threads: int = 2
     llm_context_tokens: int = 4096
     max_answer_tokens: int = 256
-    context_budget_tokens: int = 900  # passages sent to the model, in the model's tokens
+    context_budget_tokens: int = 500  # passages sent to the model, in the model's tokens
     temperature: float = 0.0
     llm_timeout_s: float = 120.0
-    min_evidence: float = 0.0  # evidence gate threshold; 0 = use the calibrated default of the gate
+    min_evidence: float = 0.0  # evidence gate cosine; 0 = the calibrated default
     max_question_chars: int = 2000
     # serving
     host: str = "127.0.0.1"
@@ -73,23 +74,23 @@ class Settings:
     auth: str = ""  # "user:password" required when host is not loopback
     max_upload_mb: int = 20
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes).validated()
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         if self.mode not in MODES:
             raise ConfigError(f"mode={self.mode!r} is not valid; choose one of {', '.join(MODES)}")
         if self.fusion not in ("convex", "rrf"):
             raise ConfigError(f"fusion={self.fusion!r} is not valid; choose convex or rrf")
         if self.llm_backend not in LLM_BACKENDS:
-            raise ConfigError(
-                f"llm_backend={self.llm_backend!r} is not valid; choose one of {', '.join(LLM_BACKENDS)}"
-            )
+            raise ConfigError(f"llm_backend={self.llm_backend!r} is not valid; choose one of {', '.join(LLM_BACKENDS)}")
         for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "embed_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
         if self.chunk_tokens > 480:
-            raise ConfigError(f"chunk_tokens={self.chunk_tokens} must stay under the embedder's 512-token limit (<= 480)")
+            raise ConfigError(
+                f"chunk_tokens={self.chunk_tokens} must stay under the embedder's 512-token limit (<= 480)"
+            )
         if self.overlap_sentences < 0:
             raise ConfigError(f"overlap_sentences={self.overlap_sentences} must be >= 0")
         if self.llm_backend == "openai" and not self.llm_base_url and self.llm_model == BUNDLED_LLM:
@@ -152,7 +153,7 @@ def load_settings(
             values[key] = _coerce(key, value)
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key != "RAG_CONFIG":
-            name = key[len(ENV_PREFIX):].lower()
+            name = key[len(ENV_PREFIX) :].lower()
             if name in _FIELDS:
                 values[name] = _coerce(name, value)
     for key, value in (overrides or {}).items():

@@ -31,8 +31,11 @@ def block_network(monkeypatch):
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index",
-                    cache_dir=Path(os.environ.get("RAG_CACHE_DIR", str(Path.home() / ".cache" / "rag")))).validated()
+    return Settings(
+        corpus_dir=tmp_path / "corpus",
+        index_dir=tmp_path / "index",
+        cache_dir=Path(os.environ.get("RAG_CACHE_DIR", str(Path.home() / ".cache" / "rag"))),
+    ).validated()
 
 
 ARTICLES = {

@@ -48,8 +48,14 @@ class HashingEmbedder:
         return len(_WORD.findall(text)) + 2
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "normalized": True, "query_prefix": "", "passage_prefix": "",
-                "max_seq_length": 512}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "normalized": True,
+            "query_prefix": "",
+            "passage_prefix": "",
+            "max_seq_length": 512,
+        }
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -68,12 +74,33 @@ class ScriptedChatModel(BaseChatModel):
             raise AssertionError("the scripted chat model was called more often than scripted")
         return self.replies.pop(0)
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._next(messages)))])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         reply = self._next(messages)
         for i in range(0, len(reply), 5):
             yield ChatGenerationChunk(message=AIMessageChunk(content=reply[i : i + 5]))
+
+
+class EchoChatModel(ScriptedChatModel):
+    """Answers with the first sentence of passage [1], cited: grounded by construction."""
+
+    def _next(self, messages: list[BaseMessage]) -> str:
+        self.prompts.append(messages)
+        user = messages[-1].text
+        line = next(line for line in user.splitlines() if line.startswith("[1] "))
+        sentence = re.split(r"(?<=[.!?])\s", line[4:], maxsplit=1)[0].rstrip(".!?")
+        return f"{sentence} [1]."

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import pytest
-
 from fakes import HashingEmbedder, ScriptedChatModel
+
 from rag.chain import Answerer, standalone_question
 from rag.citations import split_answer
 from rag.errors import ConfigError, InputError
@@ -86,7 +86,7 @@ def test_invented_answer_is_declined_after_grounding(make_answerer):
 def test_weak_evidence_declines_without_calling_the_model(make_answerer):
     answerer = make_answerer(min_evidence=0.99)  # no reply scripted: a call would fail the test
     answer = answerer.answer("What is the population of Jakarta?")
-    assert answer.declined and answer.decline_reason == "evidence"
+    assert answer.declined and answer.decline_reason.startswith("evidence")
     assert answer.language == "en" and answer.text.startswith("The articles do not contain")
     assert answerer.chat.prompts == []
 
@@ -115,9 +115,11 @@ def test_runnable_chain_gives_the_same_answer(make_answerer):
 
 def test_follow_up_is_resolved_against_history():
     history = [("Siapa Duta Besar Rusia untuk NATO?", "Alexander Grushko [1].")]
-    query = standalone_question("Apa katanya?", history)
+    query = standalone_question("Apa kata dia?", history)
     assert "Grushko" in query and "NATO" in query
-    assert standalone_question("Siapa Perdana Menteri Rusia yang diwawancarai CNBC?", history).startswith("Siapa Perdana")
+    assert standalone_question("Siapa Perdana Menteri Rusia yang diwawancarai CNBC?", history).startswith(
+        "Siapa Perdana"
+    )
 
 
 def test_bad_questions_are_refused(make_answerer):

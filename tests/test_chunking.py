@@ -39,8 +39,11 @@ _sentence = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", 
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.lists(_sentence, min_size=1, max_size=8), min_size=1, max_size=6),
-       st.integers(min_value=4, max_value=60), st.integers(min_value=0, max_value=3))
+@given(
+    st.lists(st.lists(_sentence, min_size=1, max_size=8), min_size=1, max_size=6),
+    st.integers(min_value=4, max_value=60),
+    st.integers(min_value=0, max_value=3),
+)
 def test_chunk_offsets_are_exact_slices(paragraphs, max_tokens, overlap):
     text = normalize_text("\n\n".join(". ".join(p) for p in paragraphs))
     doc = Document("doc-1", text, "title", "src")
@@ -56,4 +59,5 @@ def test_chunk_offsets_are_exact_slices(paragraphs, max_tokens, overlap):
     assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
     # ids are stable: chunking again gives the same ids
     assert [c.chunk_id for c in chunk_document(doc, words, max_tokens=max_tokens, overlap_sentences=overlap)] == [
-        c.chunk_id for c in chunks]
+        c.chunk_id for c in chunks
+    ]

@@ -3,8 +3,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED
+
 from rag.corpus import derive_title, load_corpus, normalize_text
 
 
@@ -14,10 +14,16 @@ def test_loads_every_supported_type(tmp_path: Path):
     (tmp_path / "sub" / "b.md").write_text("# Kabar Kedua\n\nTeks kedua.", encoding="utf-8")
     (tmp_path / "c.html").write_text(
         "<html><head><title>Halaman &amp; Judul</title><script>alert(1)</script></head>"
-        "<body><h1>Berita</h1><p>Paragraf <b>satu</b>.</p><p>Paragraf dua.</p></body></html>", encoding="utf-8")
+        "<body><h1>Berita</h1><p>Paragraf <b>satu</b>.</p><p>Paragraf dua.</p></body></html>",
+        encoding="utf-8",
+    )
     (tmp_path / "d.jsonl").write_text(
-        json.dumps({"id": "x1", "text": "Dokumen JSON satu.", "title": "T1", "url": "http://e/1"}) + "\n"
-        + json.dumps({"doc_id": "x2", "text": "Dokumen JSON dua."}) + "\n", encoding="utf-8")
+        json.dumps({"id": "x1", "text": "Dokumen JSON satu.", "title": "T1", "url": "http://e/1"})
+        + "\n"
+        + json.dumps({"doc_id": "x2", "text": "Dokumen JSON dua."})
+        + "\n",
+        encoding="utf-8",
+    )
     loaded = load_corpus(tmp_path)
     by_id = {d.doc_id: d for d in loaded.documents}
     assert set(by_id) == {"a.txt", "sub/b.md", "c.html", "x1", "x2"}
@@ -38,11 +44,15 @@ def test_bad_files_are_reported_and_the_rest_indexed(tmp_path: Path):
     (tmp_path / "dup.txt").write_text("Berita yang baik.", encoding="utf-8")
     (tmp_path / "image.png").write_bytes(b"\x89PNG")
     (tmp_path / "big.txt").write_text("x" * 2000, encoding="utf-8")
-    (tmp_path / "lines.jsonl").write_text('{"id": "ok", "text": "Baris baik."}\nnot json\n{"text": "no id"}\n',
-                                           encoding="utf-8")
+    (tmp_path / "lines.jsonl").write_text(
+        '{"id": "ok", "text": "Baris baik."}\nnot json\n{"text": "no id"}\n', encoding="utf-8"
+    )
     os.symlink(tmp_path, tmp_path / "loop")
     loaded = load_corpus(tmp_path, max_file_bytes=1000)
-    assert {d.doc_id for d in loaded.documents} == {"good.txt", "ok"} or {d.doc_id for d in loaded.documents} == {"dup.txt", "ok"}
+    assert {d.doc_id for d in loaded.documents} == {"good.txt", "ok"} or {d.doc_id for d in loaded.documents} == {
+        "dup.txt",
+        "ok",
+    }
     reasons = {s.source: s.reason for s in loaded.skipped}
     assert reasons["empty.txt"] == "empty file"
     assert reasons["blank.md"] == "empty file"

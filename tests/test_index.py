@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import HashingEmbedder
+
 from rag import index_store
 from rag.errors import IndexError_
 from rag.index_store import load_index
@@ -56,7 +56,12 @@ def test_incremental_update_embeds_only_what_changed(corpus_dir: Path, tmp_path:
     (corpus_dir / "nato.txt").unlink()
     (corpus_dir / "baru.txt").write_text("Berita baru tentang Ukraina.", encoding="utf-8")
     check = build(corpus_dir, index, embedder, check_only=True)
-    assert check.stale and check.added == ["baru.txt"] and check.changed == ["sanksi.txt"] and check.removed == ["nato.txt"]
+    assert (
+        check.stale
+        and check.added == ["baru.txt"]
+        and check.changed == ["sanksi.txt"]
+        and check.removed == ["nato.txt"]
+    )
     update = build(corpus_dir, index, embedder)
     assert not update.full_rebuild
     assert update.embedded_chunks == 2  # one chunk each for the new and the changed document

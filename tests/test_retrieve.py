@@ -3,8 +3,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import HashingEmbedder
+
 from rag.bm25 import BM25Index, Tokenizer
 from rag.index_store import load_index
 from rag.ingest import IngestParams, ingest
@@ -50,12 +50,18 @@ def reference_bm25(docs: list[list[str]], query: list[str], k1: float, b: float)
 
 
 def test_bm25_matches_a_reference_implementation():
-    texts = ["Rusia dan NATO bertemu di Brussel", "Kerry bertemu Lavrov di Paris", "NATO NATO Brussel Rusia",
-             "sanksi merusak hubungan Rusia"]
+    texts = [
+        "Rusia dan NATO bertemu di Brussel",
+        "Kerry bertemu Lavrov di Paris",
+        "NATO NATO Brussel Rusia",
+        "sanksi merusak hubungan Rusia",
+    ]
     tokenizer = Tokenizer(stem=False, stopwords=False)
     index = BM25Index.build(texts, tokenizer)
     got = dict(index.search("NATO Rusia Brussel", 4))
-    expected = reference_bm25([tokenizer(t) for t in texts], tokenizer("NATO Rusia Brussel"), index.model.k1, index.model.b)
+    expected = reference_bm25(
+        [tokenizer(t) for t in texts], tokenizer("NATO Rusia Brussel"), index.model.k1, index.model.b
+    )
     for row, score in enumerate(expected):
         assert got.get(row, 0.0) == pytest.approx(score, rel=1e-4)
 
@@ -94,6 +100,11 @@ def test_langchain_retriever_wraps_the_same_search(retriever: Retriever):
     lc = RagRetriever(retriever=retriever, k=2, mode="hybrid")
     docs = lc.invoke("Su-24 Donald Cook Baltik")
     assert docs[0].metadata["doc_id"] == "nato.txt"
-    chunk = Chunk(docs[0].metadata["chunk_id"], "nato.txt", docs[0].metadata["start"], docs[0].metadata["end"],
-                  docs[0].page_content)
+    chunk = Chunk(
+        docs[0].metadata["chunk_id"],
+        "nato.txt",
+        docs[0].metadata["start"],
+        docs[0].metadata["end"],
+        docs[0].page_content,
+    )
     assert retriever.index.documents["nato.txt"].text[chunk.start : chunk.end] == chunk.text

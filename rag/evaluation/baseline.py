@@ -7,19 +7,22 @@ from rag.types import Chunk, Document
 
 
 class LangChainBaseline:
-    def __init__(self, documents: list[Document], model_location: str, chunk_size: int = 1000,
-                 chunk_overlap: int = 200) -> None:
+    def __init__(
+        self, documents: list[Document], model_location: str, chunk_size: int = 1000, chunk_overlap: int = 200
+    ) -> None:
         from langchain_community.vectorstores import FAISS
         from langchain_core.documents import Document as LCDocument
         from langchain_huggingface import HuggingFaceEmbeddings
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-        splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                                                  add_start_index=True)
+        splitter = RecursiveCharacterTextSplitter(
+            chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True
+        )
         lc_docs = [LCDocument(page_content=d.text, metadata={"doc_id": d.doc_id, "title": d.title}) for d in documents]
         pieces = splitter.split_documents(lc_docs)
-        self.embeddings = HuggingFaceEmbeddings(model_name=model_location, model_kwargs={"device": "cpu"},
-                                                encode_kwargs={"normalize_embeddings": True})
+        self.embeddings = HuggingFaceEmbeddings(
+            model_name=model_location, model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True}
+        )
         self.store = FAISS.from_documents(pieces, self.embeddings)
         self.chunks = [self._chunk(p) for p in pieces]
 
@@ -27,8 +30,14 @@ class LangChainBaseline:
     def _chunk(piece) -> Chunk:
         start = int(piece.metadata.get("start_index", 0))
         doc_id = piece.metadata["doc_id"]
-        return Chunk(f"{doc_id}#{start}", doc_id, start, start + len(piece.page_content), piece.page_content,
-                     piece.metadata.get("title", ""))
+        return Chunk(
+            f"{doc_id}#{start}",
+            doc_id,
+            start,
+            start + len(piece.page_content),
+            piece.page_content,
+            piece.metadata.get("title", ""),
+        )
 
     def search(self, question: str, k: int) -> list[Chunk]:
         return [self._chunk(d) for d in self.store.similarity_search(question, k=k)]

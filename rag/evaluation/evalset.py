@@ -78,9 +78,13 @@ def load_eval_set(path: Path, documents: dict[str, Document]) -> list[EvalQuesti
             problems.append(f"{r.get('id')}: answerable but has no evidence")
         questions.append(
             EvalQuestion(
-                qid=str(r.get("id", r.get("qid", number))), question=r["question"],
-                language=r.get("language", ""), answerable=bool(r.get("answerable", True)),
-                answers=list(r.get("answers", [])), evidence=spans, gold_doc_ids=list(r.get("gold_doc_ids", [])),
+                qid=str(r.get("id", r.get("qid", number))),
+                question=r["question"],
+                language=r.get("language", ""),
+                answerable=bool(r.get("answerable", True)),
+                answers=list(r.get("answers", [])),
+                evidence=spans,
+                gold_doc_ids=list(r.get("gold_doc_ids", [])),
                 multi_doc=bool(r.get("multi_doc", False)),
             )
         )
@@ -95,7 +99,14 @@ def load_benchmark_queries(path: Path) -> list[EvalQuestion]:
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
             r = json.loads(line)
-            out.append(EvalQuestion(qid=r["qid"], question=r["question"], language="id",
-                                    answerable=bool(r.get("answerable", True)), answers=r.get("answers", []),
-                                    gold_doc_ids=r.get("gold_doc_ids", [])))
+            out.append(
+                EvalQuestion(
+                    qid=r["qid"],
+                    question=r["question"],
+                    language="id",
+                    answerable=bool(r.get("answerable", True)),
+                    answers=r.get("answers", []),
+                    gold_doc_ids=r.get("gold_doc_ids", []),
+                )
+            )
     return out

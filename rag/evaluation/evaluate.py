@@ -18,8 +18,16 @@ CONFIGS = ("bm25", "dense", "hybrid", "langchain")
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 
 
-def evaluate(settings: Settings, *, eval_set: Path | None, bench: Path | None, configs: tuple[str, ...],
-             answers: bool, out_dir: Path, progress: ProgressFactory | None = None) -> tuple[dict[str, Any], dict]:
+def evaluate(
+    settings: Settings,
+    *,
+    eval_set: Path | None,
+    bench: Path | None,
+    configs: tuple[str, ...],
+    answers: bool,
+    out_dir: Path,
+    progress: ProgressFactory | None = None,
+) -> tuple[dict[str, Any], dict]:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         raise InputError(f"unknown configurations {unknown}; choose from {', '.join(CONFIGS)}")
@@ -54,16 +62,31 @@ def evaluate(settings: Settings, *, eval_set: Path | None, bench: Path | None, c
             started = time.perf_counter()
             baseline = LangChainBaseline(list(index.documents.values()), embedder_location(settings))
             build_s = time.perf_counter() - started
-            result = run_retrieval("langchain-baseline", baseline.search, questions, baseline.chunks,
-                                   document_level=document_level, progress=progress(config) if progress else None)
-            result.notes = (f"RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings (no e5 prefixes) + "
-                            f"FAISS.from_documents; {len(baseline.chunks)} chunks, built in {build_s:.1f} s")
+            result = run_retrieval(
+                "langchain-baseline",
+                baseline.search,
+                questions,
+                baseline.chunks,
+                document_level=document_level,
+                progress=progress(config) if progress else None,
+            )
+            result.notes = (
+                f"RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings (no e5 prefixes) + "
+                f"FAISS.from_documents; {len(baseline.chunks)} chunks, built in {build_s:.1f} s"
+            )
         else:
+
             def search(question: str, k: int, mode: str = config) -> list:
                 return [h.chunk for h in retriever.search(question, k, mode)]
 
-            result = run_retrieval(config, search, questions, index.chunks, document_level=document_level,
-                                   progress=progress(config) if progress else None)
+            result = run_retrieval(
+                config,
+                search,
+                questions,
+                index.chunks,
+                document_level=document_level,
+                progress=progress(config) if progress else None,
+            )
         results.append(result)
     run: dict[str, Any] = {
         "name": name,
@@ -75,8 +98,10 @@ def evaluate(settings: Settings, *, eval_set: Path | None, bench: Path | None, c
         "settings": {k: str(v) for k, v in dataclasses.asdict(settings).items() if "key" not in k},
         "index_manifest": {k: v for k, v in index.manifest.items() if k != "documents"},
         "ingest_seconds": round(report.seconds, 2),
-        "retrieval": [{**r.summary(), "_latencies": [round(x, 3) for x in r.latency_ms], "per_question": r.per_question}
-                      for r in results],
+        "retrieval": [
+            {**r.summary(), "_latencies": [round(x, 3) for x in r.latency_ms], "per_question": r.per_question}
+            for r in results
+        ],
     }
     hybrid = next((r for r in results if r.name == "hybrid"), None)
     if hybrid:

@@ -20,20 +20,31 @@ def write_report(out_dir: Path, run: dict[str, Any]) -> dict[str, Path]:
 
 
 def render_markdown(run: dict[str, Any], plots: dict[str, Path] | None = None) -> str:
-    lines = [f"# Evaluation: {run['name']}", "", f"- questions: {run['questions']} "
-             f"({run['answerable']} answerable); corpus: {run['corpus']}; index: {run['index_dir']}",
-             f"- embedder: {run['settings']['embedder']}; prompt version: {run.get('prompt_version', '-')}",
-             f"- date: {run['created_at']}", "", "## Retrieval", "",
-             "| configuration | " + " | ".join(f"R@{k}" for k in KS) + " | MRR@10 | nDCG@10 | median ms | p95 ms |",
-             "|---|" + "---|" * (len(KS) + 4)]
+    lines = [
+        f"# Evaluation: {run['name']}",
+        "",
+        f"- questions: {run['questions']} "
+        f"({run['answerable']} answerable); corpus: {run['corpus']}; index: {run['index_dir']}",
+        f"- embedder: {run['settings']['embedder']}; prompt version: {run.get('prompt_version', '-')}",
+        f"- date: {run['created_at']}",
+        "",
+        "## Retrieval",
+        "",
+        "| configuration | " + " | ".join(f"R@{k}" for k in KS) + " | MRR@10 | nDCG@10 | median ms | p95 ms |",
+        "|---|" + "---|" * (len(KS) + 4),
+    ]
     for cfg in run["retrieval"]:
         m = cfg["metrics"]
         lines.append(
-            f"| {cfg['name']} | " + " | ".join(f"{m[f'recall@{k}']:.3f}" for k in KS)
+            f"| {cfg['name']} | "
+            + " | ".join(f"{m[f'recall@{k}']:.3f}" for k in KS)
             + f" | {m['mrr@10']:.3f} | {m['ndcg@10']:.3f} | {cfg['latency_ms']['median']} | {cfg['latency_ms']['p95']} |"
         )
-    lines += ["", "Recall@k: share of questions with a relevant passage in the top k. Relevant: overlaps the gold "
-              "evidence (document-level for benchmarks). Latency: one search, warm, this machine."]
+    lines += [
+        "",
+        "Recall@k: share of questions with a relevant passage in the top k. Relevant: overlaps the gold "
+        "evidence (document-level for benchmarks). Latency: one search, warm, this machine.",
+    ]
     for cfg in run["retrieval"]:
         if cfg.get("notes"):
             lines.append(f"- {cfg['name']}: {cfg['notes']}")
@@ -51,7 +62,9 @@ def render_markdown(run: dict[str, Any], plots: dict[str, Path] | None = None) -
         lines += ["", "| id | lang | answerable | declined | correct | answer |", "|---|---|---|---|---|---|"]
         for r in answers["rows"]:
             text = r["answer"].replace("|", "\\|").replace("\n", " ")[:160]
-            lines.append(f"| {r['qid']} | {r['language']} | {r['answerable']} | {r['declined']} | {r['correct']} | {text} |")
+            lines.append(
+                f"| {r['qid']} | {r['language']} | {r['answerable']} | {r['declined']} | {r['correct']} | {text} |"
+            )
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"

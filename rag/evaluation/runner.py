@@ -41,9 +41,16 @@ class ConfigResult:
         }
 
 
-def run_retrieval(name: str, search: SearchFn, questions: list[EvalQuestion], universe: list[Chunk], *,
-                  document_level: bool, progress: Callable[[int, int], None] | None = None,
-                  k: int = 10) -> ConfigResult:
+def run_retrieval(
+    name: str,
+    search: SearchFn,
+    questions: list[EvalQuestion],
+    universe: list[Chunk],
+    *,
+    document_level: bool,
+    progress: Callable[[int, int], None] | None = None,
+    k: int = 10,
+) -> ConfigResult:
     """Metrics over the answerable questions. A hit is a chunk overlapping the gold evidence; the
     relevant set (for nDCG's ideal ranking) is every chunk of ``universe`` that does. With
     ``document_level``, ranks count distinct documents and a gold document is the hit."""
@@ -64,8 +71,15 @@ def run_retrieval(name: str, search: SearchFn, questions: list[EvalQuestion], un
         m = query_metrics(ranked, relevant)
         scores.append(m)
         first = next((r for r, key in enumerate(ranked, start=1) if key in relevant), None)
-        per_question.append({"qid": q.qid, "question": q.question, "first_relevant_rank": first,
-                             "top": [c.chunk_id for c in chunks[:3]], **{k2: round(v, 4) for k2, v in m.items()}})
+        per_question.append(
+            {
+                "qid": q.qid,
+                "question": q.question,
+                "first_relevant_rank": first,
+                "top": [c.chunk_id for c in chunks[:3]],
+                **{k2: round(v, 4) for k2, v in m.items()},
+            }
+        )
         if progress:
             progress(i, len(answerable))
     return ConfigResult(name, mean_metrics(scores), latency, per_question)
@@ -89,7 +103,9 @@ def reference_present(text: str, answers: list[str]) -> bool:
     return any(re.search(r"(?<!\w)" + re.escape(a.lower()), low) for a in answers)
 
 
-def run_answers(answerer, questions: list[EvalQuestion], progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def run_answers(
+    answerer, questions: list[EvalQuestion], progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """Answer every question with the chain; score correctness, declines, citations and latency."""
     rows = []
     for i, q in enumerate(questions, start=1):
@@ -97,22 +113,35 @@ def run_answers(answerer, questions: list[EvalQuestion], progress: Callable[[int
         cited_ok = [any(_overlaps(c.chunk, q) for c in answer.citations)] if answer.citations and q.answerable else []
         markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
         resolving = [n in {c.n for c in answer.citations} for n in markers]
-        rows.append({
-            "qid": q.qid, "question": q.question, "language": q.language, "answerable": q.answerable,
-            "answer": answer.text, "declined": answer.declined, "decline_reason": answer.decline_reason,
-            "answer_language": answer.language,
-            "correct": bool(q.answerable and not answer.declined and reference_present(answer.text, q.answers)),
-            "markers": len(markers), "markers_resolving": sum(resolving),
-            "citation_on_gold": all(cited_ok) if cited_ok else None,
-            "dropped_markers": list(answer.dropped_markers), "dropped_sentences": list(answer.dropped_sentences),
-            "raw": answer.raw_text, "timings": answer.timings,
-        })
+        rows.append(
+            {
+                "qid": q.qid,
+                "question": q.question,
+                "language": q.language,
+                "answerable": q.answerable,
+                "answer": answer.text,
+                "declined": answer.declined,
+                "decline_reason": answer.decline_reason,
+                "answer_language": answer.language,
+                "correct": bool(q.answerable and not answer.declined and reference_present(answer.text, q.answers)),
+                "markers": len(markers),
+                "markers_resolving": sum(resolving),
+                "citation_on_gold": all(cited_ok) if cited_ok else None,
+                "dropped_markers": list(answer.dropped_markers),
+                "dropped_sentences": list(answer.dropped_sentences),
+                "raw": answer.raw_text,
+                "timings": answer.timings,
+            }
+        )
         if progress:
             progress(i, len(questions))
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
     generated = [r for r in rows if "first_token_ms" in r["timings"]]
-    share = (lambda xs, f: round(sum(1 for x in xs if f(x)) / len(xs), 4) if xs else None)
+
+    def share(rows_: list[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> float | None:
+        return round(sum(1 for r in rows_ if test(r)) / len(rows_), 4) if rows_ else None
+
     total_markers = sum(r["markers"] for r in rows)
     summary = {
         "questions": len(rows),
@@ -122,9 +151,12 @@ def run_answers(answerer, questions: list[EvalQuestion], progress: Callable[[int
         "false_declines": share(answerable, lambda r: r["declined"]),
         "correct_declines": share(unanswerable, lambda r: r["declined"]),
         "language_match": share(rows, lambda r: r["answer_language"] == r["language"]),
-        "citations_resolving": round(sum(r["markers_resolving"] for r in rows) / total_markers, 4) if total_markers else None,
-        "citations_on_gold_evidence": share([r for r in answerable if r["citation_on_gold"] is not None],
-                                            lambda r: r["citation_on_gold"]),
+        "citations_resolving": round(sum(r["markers_resolving"] for r in rows) / total_markers, 4)
+        if total_markers
+        else None,
+        "citations_on_gold_evidence": share(
+            [r for r in answerable if r["citation_on_gold"] is not None], lambda r: r["citation_on_gold"]
+        ),
         "median_first_token_ms": _median([r["timings"]["first_token_ms"] for r in generated]),
         "median_total_ms": _median([r["timings"]["total_ms"] for r in generated]),
         "p95_total_ms": _p95([r["timings"]["total_ms"] for r in generated]),

