@@ -103,7 +103,7 @@ def write_index(
     try:
         vector_index = build_vector_index(vectors)
         faiss.write_index(vector_index, str(tmp_dir / "vectors.faiss"))
-        _write_jsonl(tmp_dir / "chunks.jsonl", (_chunk_record(c) for c in chunks))
+        _write_jsonl(tmp_dir / "chunks.jsonl", (c.to_json() for c in chunks))
         _write_jsonl(tmp_dir / "documents.jsonl", (_document_record(d) for d in documents))
         bm25.save(tmp_dir / "bm25")
         chunk_counts: dict[str, int] = {}
@@ -167,17 +167,6 @@ def _remove_stale_generations(folder: Path, keep: str) -> None:
             and (child.name.startswith("gen-") or child.name.startswith(".tmp-gen-"))
         ):
             shutil.rmtree(child, ignore_errors=True)
-
-
-def _chunk_record(c: Chunk) -> dict[str, Any]:
-    return {
-        "chunk_id": c.chunk_id,
-        "doc_id": c.doc_id,
-        "start": c.start,
-        "end": c.end,
-        "title": c.title,
-        "text": c.text,
-    }
 
 
 def _document_record(d: Document) -> dict[str, Any]:

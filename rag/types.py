@@ -28,6 +28,16 @@ class Chunk:
     text: str
     title: str = ""
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+        }
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -41,18 +51,12 @@ class Hit:
     details: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        c = self.chunk
         return {
             "rank": self.rank,
             "score": round(float(self.score), 6),
             "method": self.method,
             "details": {k: round(float(v), 6) for k, v in self.details.items()},
-            "chunk_id": c.chunk_id,
-            "doc_id": c.doc_id,
-            "title": c.title,
-            "start": c.start,
-            "end": c.end,
-            "text": c.text,
+            **self.chunk.to_json(),
         }
 
 
@@ -64,16 +68,7 @@ class Citation:
     chunk: Chunk
 
     def to_json(self) -> dict[str, Any]:
-        c = self.chunk
-        return {
-            "n": self.n,
-            "chunk_id": c.chunk_id,
-            "doc_id": c.doc_id,
-            "title": c.title,
-            "start": c.start,
-            "end": c.end,
-            "text": c.text,
-        }
+        return {"n": self.n, **self.chunk.to_json()}
 
 
 @dataclass(frozen=True)
