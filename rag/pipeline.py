@@ -104,6 +104,7 @@ def retrieval_params(settings: Settings):
         rrf_k=settings.rrf_k,
         dense_weight=settings.dense_weight,
         bm25_weight=settings.bm25_weight,
+        cross_lingual_bm25_factor=settings.cross_lingual_bm25_factor,
     )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from rag.embedder import Embedder
 from rag.errors import ConfigError
 from rag.index_store import LoadedIndex
+from rag.language import detect_language
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ class RetrievalParams:
     dense_weight: float = 0.5
     bm25_weight: float = 0.5
     candidates: int = 50  # per method, before fusion and de-duplication
+    # BM25 cannot match words across languages: its weight is scaled by this when the question's
+    # language differs from the corpus's (measured on eval/questions.jsonl, docs/EVALUATION.md)
+    cross_lingual_bm25_factor: float = 0.5
 
 
 class Retriever:
@@ -49,6 +53,8 @@ class Retriever:
         self.embedder = embedder
         self.params = params
         self._word_sets: dict[int, frozenset[str]] = {}
+        sample = " ".join(c.text for c in index.chunks[:: max(1, len(index.chunks) // 50)][:50])
+        self.corpus_language = detect_language(sample, fallback="")
         import faiss
 
         # one OpenMP thread is several times faster for a single interactive query
@@ -85,7 +91,7 @@ class Retriever:
         elif mode == "bm25":
             ranked = lexical
         else:
-            ranked = self._fuse(dense, lexical)
+            ranked = self._fuse(dense, lexical, self.bm25_weight_for(query))
         hits: list[Hit] = []
         kept_rows: list[int] = []
         for row, score in ranked:
@@ -97,11 +103,18 @@ class Retriever:
                 break
         return hits
 
-    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    def bm25_weight_for(self, query: str) -> float:
+        language = detect_language(query, fallback=self.corpus_language)
+        cross_lingual = bool(self.corpus_language) and language != self.corpus_language
+        return self.params.bm25_weight * (self.params.cross_lingual_bm25_factor if cross_lingual else 1.0)
+
+    def _fuse(
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], bm25_weight: float
+    ) -> list[tuple[int, float]]:
         fused: dict[int, float] = {}
         p = self.params
         if p.fusion == "rrf":
-            for weight, results in ((p.dense_weight, dense), (p.bm25_weight, lexical)):
+            for weight, results in ((p.dense_weight, dense), (bm25_weight, lexical)):
                 for rank, (row, _) in enumerate(results, start=1):
                     fused[row] = fused.get(row, 0.0) + weight / (p.rrf_k + rank)
         else:
@@ -113,7 +126,7 @@ class Retriever:
             if lexical:
                 top = lexical[0][1] or 1.0
                 for row, score in lexical:
-                    fused[row] = fused.get(row, 0.0) + p.bm25_weight * score / top
+                    fused[row] = fused.get(row, 0.0) + bm25_weight * score / top
         return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
     def _words(self, row: int) -> frozenset[str]:

@@ -53,6 +53,7 @@ class Settings:
     rrf_k: int = 60
     dense_weight: float = 0.5
     bm25_weight: float = 0.5
+    cross_lingual_bm25_factor: float = 0.5  # BM25 weight scale when question and corpus languages differ
     bm25_stem: bool = True
     bm25_stopwords: bool = True
     # answering

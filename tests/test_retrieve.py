@@ -108,3 +108,10 @@ def test_langchain_retriever_wraps_the_same_search(retriever: Retriever):
         docs[0].page_content,
     )
     assert retriever.index.documents["nato.txt"].text[chunk.start : chunk.end] == chunk.text
+
+
+def test_bm25_counts_less_for_a_question_in_another_language(retriever: Retriever):
+    assert retriever.corpus_language == "id"
+    full = retriever.params.bm25_weight
+    assert retriever.bm25_weight_for("Siapa duta besar Rusia untuk NATO?") == full
+    assert retriever.bm25_weight_for("Who is the Russian ambassador to NATO?") == full * 0.5
