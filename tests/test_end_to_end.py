@@ -18,8 +18,15 @@ pytestmark = pytest.mark.slow
 
 def rag(*args: str, stdin: str = "", index: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAG_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "rag", *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=REPO_ROOT, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +41,16 @@ def index(tmp_path_factory) -> Path:
 
 
 def test_search_batch_contract_and_cross_lingual_retrieval(index: Path):
-    questions = "Who is Russia's ambassador to NATO?\n" + json.dumps({"question": "Berapa warga Rusia ikut ISIS?"}) + "\n"
+    questions = (
+        "Who is Russia's ambassador to NATO?\n" + json.dumps({"question": "Berapa warga Rusia ikut ISIS?"}) + "\n"
+    )
     out = rag("search", "--questions", "-", "--json", "-k", "3", stdin=questions, index=index)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [line["question"] for line in lines] == ["Who is Russia's ambassador to NATO?", "Berapa warga Rusia ikut ISIS?"]
+    assert [line["question"] for line in lines] == [
+        "Who is Russia's ambassador to NATO?",
+        "Berapa warga Rusia ikut ISIS?",
+    ]
     for line in lines:
         assert len(line["hits"]) == 3
         assert set(line["hits"][0]) >= {"rank", "score", "chunk_id", "doc_id", "title", "start", "end", "text"}
@@ -48,11 +60,13 @@ def test_search_batch_contract_and_cross_lingual_retrieval(index: Path):
 
 
 def test_ask_answers_in_the_question_language_with_citations_or_declines(index: Path):
-    questions = "\n".join([
-        "Berapa lama Lavrov dan Kerry bertemu di Paris?",
-        "Who is Russia's ambassador to NATO?",
-        "What is the population of Jakarta?",
-    ])
+    questions = "\n".join(
+        [
+            "Berapa lama Lavrov dan Kerry bertemu di Paris?",
+            "Who is Russia's ambassador to NATO?",
+            "What is the population of Jakarta?",
+        ]
+    )
     out = rag("ask", "--questions", "-", "--json", stdin=questions, index=index)
     assert out.returncode == 0, out.stderr
     first, second, third = (json.loads(line) for line in out.stdout.splitlines())

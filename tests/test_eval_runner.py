@@ -1,0 +1,110 @@
+import json
+from pathlib import Path
+
+import pytest
+from fakes import EchoChatModel, HashingEmbedder
+
+from rag.errors import InputError
+from rag.evaluation.evaluate import evaluate
+from rag.pipeline import Pipeline
+from rag.settings import BUNDLED_LLM, Settings
+
+QUESTIONS = [
+    {
+        "id": "a1",
+        "question": "Siapa duta besar Rusia untuk NATO?",
+        "language": "id",
+        "answerable": True,
+        "answers": ["Grushko"],
+        "evidence": [{"doc_id": "nato.txt", "quote": "Duta Besar Rusia untuk NATO Alexander Grushko"}],
+    },
+    {
+        "id": "a2",
+        "question": "Berapa warga Rusia berperang bersama ISIS?",
+        "language": "id",
+        "answerable": True,
+        "answers": ["500"],
+        "evidence": [{"doc_id": "paris.txt", "quote": "Sekitar 500 warga Rusia ikut berperang"}],
+    },
+    {
+        "id": "u1",
+        "question": "Siapa juara Piala Dunia?",
+        "language": "id",
+        "answerable": False,
+        "answers": [],
+        "evidence": [],
+    },
+]
+
+
+@pytest.fixture
+def pipeline(corpus_dir: Path, tmp_path: Path, monkeypatch) -> Pipeline:
+    settings = Settings(
+        corpus_dir=corpus_dir,
+        index_dir=tmp_path / "index",
+        cache_dir=tmp_path / "cache",
+        k=3,
+        chunk_tokens=40,
+        min_evidence=0.05,
+    ).validated()
+    made = Pipeline(settings)
+    made._embedder = HashingEmbedder()
+    made._chat_models[("local", BUNDLED_LLM)] = EchoChatModel()
+    from rag.models.tiktoken_provision import provision_tiktoken
+
+    provision_tiktoken(tmp_path / "cache" / "tiktoken")
+    monkeypatch.setattr("rag.evaluation.evaluate.Pipeline", lambda s: made)
+    return made
+
+
+def write_set(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_runner_end_to_end_on_a_tiny_set(pipeline: Pipeline, tmp_path: Path):
+    eval_set = write_set(tmp_path / "tiny.jsonl", QUESTIONS)
+    run, paths = evaluate(
+        pipeline.settings,
+        eval_set=eval_set,
+        bench=None,
+        configs=("bm25", "dense", "hybrid"),
+        answers=True,
+        out_dir=tmp_path / "out",
+    )
+    assert {p.name for p in paths.values()} == {"report.json", "report.md", "recall_at_k.png", "latency.png"}
+    assert run["questions"] == 3 and run["answerable"] == 2
+    bm25 = next(r for r in run["retrieval"] if r["name"] == "bm25")
+    assert bm25["metrics"]["recall@10"] == 1.0  # both gold quotes share words with their questions
+    assert len(bm25["per_question"]) == 2
+    summary = run["answers"]["summary"]
+    assert summary["questions"] == 3 and summary["citations_resolving"] == 1.0
+    saved = json.loads(paths["json"].read_text())
+    assert saved["answers"]["rows"][0]["qid"] == "a1"
+    assert "| bm25 |" in paths["markdown"].read_text()
+
+
+def test_an_eval_set_with_a_quote_not_in_the_documents_is_rejected(pipeline: Pipeline, tmp_path: Path):
+    bad = [dict(QUESTIONS[0], evidence=[{"doc_id": "nato.txt", "quote": "Grushko tidak pernah berkata ini"}])]
+    with pytest.raises(InputError, match="quote not found"):
+        evaluate(
+            pipeline.settings,
+            eval_set=write_set(tmp_path / "bad.jsonl", bad),
+            bench=None,
+            configs=("bm25",),
+            answers=False,
+            out_dir=tmp_path / "out",
+        )
+
+
+def test_the_shipped_eval_set_is_valid():
+    from rag.corpus import load_corpus
+    from rag.evaluation.evalset import load_eval_set
+    from rag.settings import REPO_ROOT
+
+    documents = {d.doc_id: d for d in load_corpus(REPO_ROOT / "corpus").documents}
+    questions = load_eval_set(REPO_ROOT / "eval" / "questions.jsonl", documents)
+    assert len(questions) >= 40
+    assert sum(not q.answerable for q in questions) >= 8
+    assert {q.language for q in questions} == {"id", "en"}
+    assert sum(q.multi_doc for q in questions) >= 3
