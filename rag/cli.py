@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", action="store_true", help="also answer every question with the LLM and score it")
     p.add_argument("--out", type=Path, help="output folder (default: runs/<name>-<time>)")
 
+    p = sub.add_parser("bench", help="benchmarks that print figures and write JSON")
+    _common(p, "index", "embedder")
+    p.add_argument("which", choices=("ann",), help="ann: exact vs approximate vector search at growing sizes")
+    p.add_argument("--sizes", default="10000,100000", help="comma-separated numbers of vectors")
+    p.add_argument("--queries", type=int, default=200, help="number of query vectors")
+    p.add_argument("--out", type=Path, help="JSON output (default: runs/bench-<which>-<time>.json)")
+
     p = sub.add_parser("serve", help="start the chat page (127.0.0.1 by default)")
     _common(
         p,
@@ -371,6 +378,30 @@ def _cmd_eval(args, settings) -> int:
 
     print(render_markdown(run))
     print(f"report: {paths['markdown']}", file=sys.stderr)
+    return 0
+
+
+def _cmd_bench(args, settings) -> int:
+    import time
+
+    import numpy as np
+
+    from rag.benchmarks.ann import run
+    from rag.pipeline import Pipeline
+    from rag.settings import REPO_ROOT
+
+    pipeline = Pipeline(settings)
+    index = pipeline.index
+    base = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    texts = [c.text.split(".")[0] for c in index.chunks]  # first sentences stand in for questions
+    rng = np.random.default_rng(3)
+    picks = rng.choice(len(texts), size=min(args.queries, len(texts)), replace=False)
+    queries = np.stack([pipeline.embedder.embed_query(texts[i]) for i in picks])
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    out = args.out or REPO_ROOT / "runs" / f"bench-{args.which}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    print(f"base: {len(base)} vectors from {index.folder}; {len(queries)} queries", file=sys.stderr)
+    run(base, queries, sizes, out=out)
+    print(f"written: {out}", file=sys.stderr)
     return 0
 
 
