@@ -128,7 +128,7 @@ def test_bad_questions_are_refused(make_answerer):
         with pytest.raises(InputError):
             answerer.answer(bad)
     with pytest.raises(InputError, match="limit is"):
-        answerer.answer("kata " * 2000)
+        answerer.answer("kata " * 20_000)  # 100,000 characters
 
 
 def test_split_answer_moves_leading_markers_back():
@@ -151,3 +151,21 @@ def test_prompts_render_strictly(tmp_path: Path):
     (tmp_path / "user.txt").write_text("{question} {colour}", encoding="utf-8")
     with pytest.raises(ConfigError, match="expected exactly"):
         load_prompts(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Кто посол России в НАТО?",  # another script
+        "北约大使是谁？",
+        "<script>alert('x')</script> siapa duta besar?",
+        "'; DROP TABLE chunks; -- siapa duta besar Rusia?",
+        "Siapa\x00 duta\x07 besar\u200b Rusia untuk NATO?",
+        "NATO " * 300,
+    ],
+)
+def test_odd_questions_get_an_answer_or_a_decline_never_a_crash(make_answerer, question):
+    answerer = make_answerer("Duta Besar Rusia untuk NATO adalah Alexander Grushko [1].")
+    answer = answerer.answer(question)
+    assert answer.declined or answer.citations
+    assert "\x00" not in answer.question

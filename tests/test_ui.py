@@ -118,7 +118,7 @@ def test_other_addresses_need_authentication(tmp_path: Path):
 @pytest.mark.browser
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_browser_example_answer_and_citation(app_url: str):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     args = [
@@ -146,9 +146,15 @@ def test_browser_example_answer_and_citation(app_url: str):
                 page.goto(app_url)
                 page.wait_for_selector("#question textarea", timeout=30_000)
                 page.get_by_text("Who is Russia's ambassador to NATO?").first.click()
-                page.locator("#question textarea").press("Enter")
+                box = page.locator("#question textarea")
+                expect(box).to_have_value("Who is Russia's ambassador to NATO?")  # the example fills the box
+                box.press("Enter")
                 link = page.locator('#chat a[href*="#src-"]').first
-                link.wait_for(timeout=60_000)
+                try:
+                    link.wait_for(timeout=60_000)
+                except Exception:
+                    page.screenshot(path=str(ARTIFACTS / f"failed-{name}.png"), full_page=True)
+                    raise
                 page.screenshot(path=str(ARTIFACTS / f"answer-{name}.png"), full_page=True)
                 link.click()
                 active = page.locator(".source.active")

@@ -117,7 +117,8 @@ def build_app(pipeline: Pipeline):
     def respond(message: str, chat: list[dict[str, Any]], session: Session, mode: str, k: float, llm: str):
         chat = list(chat or [])
         question = (message or "").strip()
-        chat.append({"role": "user", "content": escape_markdown(question or message or "")})
+        if question:
+            chat.append({"role": "user", "content": escape_markdown(question)})
         chat.append({"role": "assistant", "content": "…"})
         yield "", chat, session, gr.update()
         partial = ""
@@ -132,7 +133,7 @@ def build_app(pipeline: Pipeline):
                     answer = event.answer
             assert answer is not None
         except InputError as e:
-            chat[-1] = {"role": "assistant", "content": f"**ⓘ** {escape_markdown(str(e))}"}
+            chat[-1] = {"role": "assistant", "content": f"**Note:** {escape_markdown(str(e))}"}
             yield "", chat, session, gr.update()
             return
         except RagError as e:

@@ -8,6 +8,7 @@ import re
 from rag.types import Answer, Chunk, Document, Hit
 
 CONTEXT_CHARS = 280
+DECLINED_PREFIX = "> "  # a declined answer is a quote block: set apart from real answers
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -28,7 +29,7 @@ def answer_markdown(answer: Answer, turn: int) -> str:
 
     body = re.sub(r"\\\[(\d+)\\\]", link, body)
     if answer.declined:
-        return f"**ⓘ** *{body}*"
+        return f"{DECLINED_PREFIX}*{body}*"
     return body
 
 
