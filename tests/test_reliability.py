@@ -18,15 +18,20 @@ from rag.index_store import load_index
 from rag.ingest import IngestParams, ingest
 from rag.settings import REPO_ROOT
 
-_INGEST = """
+_IMPORTS = """
 import sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from fakes import HashingEmbedder
 from rag.ingest import IngestParams, ingest
+"""
+_INGEST = (
+    _IMPORTS
+    + """
 ingest(Path({corpus!r}), Path({index!r}), HashingEmbedder(), IngestParams(chunk_tokens=40), rebuild=True)
 print("done", flush=True)
 """
+)
 
 
 def _corpus(folder: Path, n: int, version: str) -> None:
@@ -38,27 +43,32 @@ def _corpus(folder: Path, n: int, version: str) -> None:
 
 def test_killing_ingest_at_random_moments_leaves_a_loadable_index(tmp_path: Path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
-    _corpus(corpus, 40, "lama")
+    _corpus(corpus, 150, "lama")
     ingest(corpus, index, HashingEmbedder(), IngestParams(chunk_tokens=40))
     identity = HashingEmbedder().identity()
     old_ids = {c.chunk_id for c in load_index(index, identity).chunks}
-    _corpus(corpus, 60, "baru")
+    _corpus(corpus, 200, "baru")
     script = _INGEST.format(tests=str(REPO_ROOT / "tests"), corpus=str(corpus), index=str(index))
-    # how long a full run takes, to spread the kills over it
+    # how long starting Python takes and how long a full run takes: kills land in between
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", _IMPORTS.format(tests=str(REPO_ROOT / "tests"))], check=True, cwd=REPO_ROOT)
+    start_s = time.perf_counter() - started
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, cwd=REPO_ROOT)
     full_s = time.perf_counter() - started
     new_ids = {c.chunk_id for c in load_index(index, identity).chunks}
     assert new_ids != old_ids
     rng = random.Random(20261123)
-    outcomes = []
-    for attempt in range(12):
+    outcomes: list[str] = []
+    attempt = 0
+    while outcomes.count("killed") < 10 and attempt < 40:
+        attempt += 1
         # alternate the starting point: the previous index is the old one or the new one
-        _corpus(corpus, 40 if attempt % 2 else 60, "lama" if attempt % 2 else "baru")
+        _corpus(corpus, 150 if attempt % 2 else 200, "lama" if attempt % 2 else "baru")
         proc = subprocess.Popen(
             [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT
         )
-        time.sleep(rng.uniform(0.05, full_s))
+        time.sleep(rng.uniform(start_s, 0.95 * full_s))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         loaded = load_index(index, identity)  # never raises: always one complete index
