@@ -67,3 +67,16 @@ def corpus_dir(tmp_path: Path) -> Path:
     for name, text in ARTICLES.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+def fake_retriever(corpus: Path, index: Path, k: int = 3):
+    """A real Retriever over a real index of ``corpus``, embedded by the hashing fake."""
+    from fakes import HashingEmbedder
+
+    from rag.index_store import load_index
+    from rag.ingest import IngestParams, ingest
+    from rag.retrieve import RetrievalParams, Retriever
+
+    embedder = HashingEmbedder()
+    ingest(corpus, index, embedder, IngestParams(chunk_tokens=40, bm25_stem=False))
+    return Retriever(load_index(index, embedder.identity()), embedder, RetrievalParams(k=k))

@@ -1,26 +1,20 @@
 from pathlib import Path
 
 import pytest
-from fakes import HashingEmbedder, ScriptedChatModel
+from conftest import fake_retriever
+from fakes import ScriptedChatModel
 
 from rag.chain import Answerer, standalone_question
 from rag.citations import split_answer
 from rag.errors import ConfigError, InputError
-from rag.index_store import load_index
-from rag.ingest import IngestParams, ingest
 from rag.language import detect_language
 from rag.prompting import load_prompts
-from rag.retrieve import RetrievalParams, Retriever
 from rag.settings import REPO_ROOT, Settings
-
-PARAMS = IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True)
 
 
 @pytest.fixture
 def make_answerer(corpus_dir: Path, tmp_path: Path):
-    embedder = HashingEmbedder()
-    ingest(corpus_dir, tmp_path / "index", embedder, PARAMS)
-    retriever = Retriever(load_index(tmp_path / "index", embedder.identity()), embedder, RetrievalParams(k=3))
+    retriever = fake_retriever(corpus_dir, tmp_path / "index")
 
     def make(*replies: str, min_evidence: float = 0.05) -> Answerer:
         settings = Settings(index_dir=tmp_path / "index", k=3, min_evidence=min_evidence)

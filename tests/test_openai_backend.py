@@ -10,13 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fakes import HashingEmbedder
+from conftest import fake_retriever
 
 from rag.chain import Answerer
-from rag.index_store import load_index
-from rag.ingest import IngestParams, ingest
 from rag.llm import build_chat_model
-from rag.retrieve import RetrievalParams, Retriever
 from rag.settings import Settings
 
 
@@ -80,10 +77,7 @@ def test_openai_compatible_endpoint_answers_through_the_same_chain(
     from rag.models.tiktoken_provision import provision_tiktoken
 
     provision_tiktoken(tmp_path / "cache" / "tiktoken")
-    embedder = HashingEmbedder()
-    ingest(corpus_dir, tmp_path / "index", embedder, IngestParams(chunk_tokens=40))
-    retriever = Retriever(load_index(tmp_path / "index", embedder.identity()), embedder, RetrievalParams(k=3))
-    answerer = Answerer(retriever, build_chat_model(settings), settings)
+    answerer = Answerer(fake_retriever(corpus_dir, tmp_path / "index"), build_chat_model(settings), settings)
     events = list(answerer.stream("Siapa Duta Besar Rusia untuk NATO?"))
     tokens = [e for e in events if e.kind == "token"]
     answer = events[-1].answer
@@ -111,9 +105,6 @@ def test_unreachable_endpoint_is_a_clear_error(corpus_dir: Path, tmp_path: Path)
         cache_dir=tmp_path / "cache",
     ).validated()
     provision_tiktoken(tmp_path / "cache" / "tiktoken")
-    embedder = HashingEmbedder()
-    ingest(corpus_dir, tmp_path / "index", embedder, IngestParams(chunk_tokens=40))
-    retriever = Retriever(load_index(tmp_path / "index", embedder.identity()), embedder, RetrievalParams(k=3))
-    answerer = Answerer(retriever, build_chat_model(settings), settings)
+    answerer = Answerer(fake_retriever(corpus_dir, tmp_path / "index"), build_chat_model(settings), settings)
     with pytest.raises(LLMError, match="the chat model failed: .*Connection"):
         answerer.answer("Siapa Duta Besar Rusia untuk NATO?")
