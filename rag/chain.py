@@ -28,6 +28,7 @@ from rag.citations import (
     strip_stray_brackets,
     vocabulary_of,
 )
+from rag.conversation import HistoryTurns, standalone_question
 from rag.errors import LLMError
 from rag.language import detect_language
 from rag.prompting import LANGUAGE_NAMES, format_passages, load_prompts
@@ -45,34 +46,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MIN_EVIDENCE = 0.79
 MIN_QUESTION_NAMES_FOUND = 0.5
 MIN_QUESTION_WORDS_FOUND = 0.25
-_FOLLOWUP_WORDS = frozenset(
-    [
-        "dia",
-        "ia",
-        "beliau",
-        "mereka",
-        "itu",
-        "tersebut",
-        "sana",
-        "tadi",
-        "nya",
-        "he",
-        "she",
-        "him",
-        "her",
-        "they",
-        "them",
-        "it",
-        "its",
-        "that",
-        "this",
-        "those",
-        "there",
-        "then",
-    ]
-)
-_WORD = re.compile(r"\w+")
-HistoryTurns = Sequence[tuple[str, str]]  # (question, answer text) pairs, oldest first
 
 
 @dataclass
@@ -95,20 +68,6 @@ class Event:
     kind: str  # "token" while generating, then exactly one "answer"
     text: str = ""
     answer: Answer | None = None
-
-
-def is_followup(question: str) -> bool:
-    words = [w.lower() for w in _WORD.findall(question)]
-    return len(words) <= 2 or any(w in _FOLLOWUP_WORDS for w in words)
-
-
-def standalone_question(question: str, history: HistoryTurns) -> str:
-    """The retrieval query: a follow-up ("Siapa dia?") carries the previous turn with it."""
-    if not history or not is_followup(question):
-        return question
-    previous_question, previous_answer = history[-1]
-    previous_answer = re.sub(r"\[\d+\]", "", previous_answer)[:300]
-    return f"{previous_question} {previous_answer} {question}"
 
 
 class Answerer:

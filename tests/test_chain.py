@@ -4,8 +4,9 @@ import pytest
 from conftest import fake_retriever
 from fakes import ScriptedChatModel
 
-from rag.chain import Answerer, standalone_question
+from rag.chain import Answerer
 from rag.citations import split_answer
+from rag.conversation import standalone_question
 from rag.errors import ConfigError, InputError
 from rag.language import detect_language
 from rag.prompting import load_prompts
