@@ -77,3 +77,20 @@ def test_normalisation_and_titles():
     assert derive_title("Headline Here\n\nBody text.") == "Headline Here"
     long = "Kalimat pertama yang cukup panjang. " + "kata " * 50
     assert derive_title(long) == "Kalimat pertama yang cukup panjang."
+
+
+def test_unreadable_file_is_reported_and_skipped(tmp_path: Path, monkeypatch):
+    # root can read any file, so the permission error is raised the way the OS would raise it
+    (tmp_path / "ok.txt").write_text("Berita yang bisa dibaca.", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("Tidak boleh dibaca.", encoding="utf-8")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "secret.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    loaded = load_corpus(tmp_path)
+    assert [d.doc_id for d in loaded.documents] == ["ok.txt"]
+    assert [(s.source, s.reason) for s in loaded.skipped] == [("secret.txt", "unreadable: Permission denied")]

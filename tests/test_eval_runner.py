@@ -62,7 +62,9 @@ def write_set(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def test_runner_end_to_end_on_a_tiny_set(pipeline: Pipeline, tmp_path: Path):
+def test_runner_end_to_end_on_a_tiny_set(pipeline: Pipeline, tmp_path: Path, monkeypatch):
+    secret = "sk-never-written-4f2a9c"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
     eval_set = write_set(tmp_path / "tiny.jsonl", QUESTIONS)
     run, paths = evaluate(
         pipeline.settings,
@@ -82,6 +84,11 @@ def test_runner_end_to_end_on_a_tiny_set(pipeline: Pipeline, tmp_path: Path):
     saved = json.loads(paths["json"].read_text())
     assert saved["answers"]["rows"][0]["qid"] == "a1"
     assert "| bm25 |" in paths["markdown"].read_text()
+    # secrets come from the environment and land in no report, manifest or index file
+    for folder in (tmp_path / "out", pipeline.settings.index_dir):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
 
 
 def test_an_eval_set_with_a_quote_not_in_the_documents_is_rejected(pipeline: Pipeline, tmp_path: Path):
