@@ -141,22 +141,24 @@ def cmd_ask(args, settings) -> int:
             answer = answerer.answer(question)
             print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
         else:
-            answer = None
-            for event in answerer.stream(question):
-                if event.kind == "token":
-                    print(event.text, end="", flush=True)
-                elif event.kind == "answer":
-                    answer = event.answer
-            print()
-            if answer is not None:
-                _print_answer_footer(answer)
+            _stream_to_terminal(answerer, question, [])
     return 0
 
 
-def _print_answer_footer(answer) -> None:
+def _stream_to_terminal(answerer, question: str, history: list[tuple[str, str]]):
+    """Print tokens as they come, then the checked answer with its sources; returns the Answer."""
     from rag.render import answer_plain_text
 
-    print(answer_plain_text(answer))
+    answer = None
+    for event in answerer.stream(question, history=history):
+        if event.kind == "token":
+            print(event.text, end="", flush=True)
+        elif event.kind == "answer":
+            answer = event.answer
+    print()
+    if answer is not None:
+        print(answer_plain_text(answer))
+    return answer
 
 
 def cmd_chat(args, settings) -> int:
@@ -172,15 +174,12 @@ def cmd_chat(args, settings) -> int:
             break
         if not question:
             break
-        answer = None
-        for event in answerer.stream(question, history=history):
-            if event.kind == "token":
-                print(event.text, end="", flush=True)
-            elif event.kind == "answer":
-                answer = event.answer
-        print()
+        try:
+            answer = _stream_to_terminal(answerer, question, history)
+        except InputError as e:  # a bad question ends nothing: say why and ask again
+            print(f"error: {e}", file=sys.stderr)
+            continue
         if answer is not None:
-            _print_answer_footer(answer)
             history.append((question, answer.text))
     return 0
 
