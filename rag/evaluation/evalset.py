@@ -30,16 +30,11 @@ class EvalQuestion:
     gold_doc_ids: list[str] = field(default_factory=list)  # document-level gold (benchmarks)
     multi_doc: bool = False
 
-    def relevant_chunks(self, chunks: list[Chunk]) -> set[str]:
-        """Chunks that overlap the gold evidence, or belong to a gold document."""
-        relevant = set()
-        gold_docs = set(self.gold_doc_ids)
-        for c in chunks:
-            if c.doc_id in gold_docs or any(
-                s.doc_id == c.doc_id and c.start < s.end and s.start < c.end for s in self.evidence
-            ):
-                relevant.add(c.chunk_id)
-        return relevant
+    def is_relevant(self, chunk: Chunk) -> bool:
+        """The chunk overlaps the gold evidence, or belongs to a gold document."""
+        return chunk.doc_id in self.gold_doc_ids or any(
+            s.doc_id == chunk.doc_id and chunk.start < s.end and s.start < chunk.end for s in self.evidence
+        )
 
 
 def _find_quote(text: str, quote: str) -> tuple[int, int] | None:

@@ -67,7 +67,7 @@ def run_retrieval(
             relevant = set(q.gold_doc_ids) | {s.doc_id for s in q.evidence}
         else:
             ranked = [_span_key(c) for c in chunks]
-            relevant = {_span_key(c) for c in universe if _overlaps(c, q)}
+            relevant = {_span_key(c) for c in universe if q.is_relevant(c)}
         m = query_metrics(ranked, relevant)
         scores.append(m)
         first = next((r for r, key in enumerate(ranked, start=1) if key in relevant), None)
@@ -89,14 +89,6 @@ def _span_key(c: Chunk) -> str:
     return f"{c.doc_id}:{c.start}-{c.end}"
 
 
-def _overlaps_span(c: Chunk, s) -> bool:
-    return c.doc_id == s.doc_id and c.start < s.end and s.start < c.end
-
-
-def _overlaps(c: Chunk, q: EvalQuestion) -> bool:
-    return c.doc_id in set(q.gold_doc_ids) or any(_overlaps_span(c, s) for s in q.evidence)
-
-
 def reference_present(text: str, answers: list[str]) -> bool:
     """A reference answer occurs in the text (case-insensitive, at word boundaries)."""
     low = text.lower()
@@ -110,7 +102,7 @@ def run_answers(
     rows = []
     for i, q in enumerate(questions, start=1):
         answer = answerer.answer(q.question)
-        cited_ok = [any(_overlaps(c.chunk, q) for c in answer.citations)] if answer.citations and q.answerable else []
+        cited_ok = [any(q.is_relevant(c.chunk) for c in answer.citations)] if answer.citations and q.answerable else []
         markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
         resolving = [n in {c.n for c in answer.citations} for n in markers]
         rows.append(

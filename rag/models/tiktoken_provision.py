@@ -41,7 +41,3 @@ def provision_tiktoken(cache_dir: Path) -> Path:
                 raise ModelMissingError(f"{src} ({encoding}) is missing from the litellm package")
             shutil.copyfile(src, target)
     return cache_dir
-
-
-def tiktoken_cache_ok(cache_dir: Path) -> bool:
-    return all((cache_dir / name).is_file() for name in _FILES)
