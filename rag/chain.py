@@ -129,7 +129,7 @@ class Answerer:
         """Highest cosine between the query and a retrieved passage (whatever the retrieval mode)."""
         if not hits:
             return 0.0
-        vector = self.retriever.embedder.embed_query(query)
+        vector = self.retriever.query_vector(query)
         rows = [self.retriever.index.chunk_rows[h.chunk.chunk_id] for h in hits]
         matrix = np.stack([self.retriever.index.vectors.reconstruct(r) for r in rows])
         return float((matrix @ vector).max())

@@ -53,6 +53,7 @@ class Retriever:
         self.embedder = embedder
         self.params = params
         self._word_sets: dict[int, frozenset[str]] = {}
+        self._last_query: tuple[str, np.ndarray] | None = None
         sample = " ".join(c.text for c in index.chunks[:: max(1, len(index.chunks) // 50)][:50])
         self.corpus_language = detect_language(sample, fallback="")
         import faiss
@@ -60,8 +61,17 @@ class Retriever:
         # one OpenMP thread is several times faster for a single interactive query
         faiss.omp_set_num_threads(1)
 
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding; the last one is kept, since the answer chain needs it again."""
+        last = self._last_query  # one tuple, read and replaced atomically: safe across threads
+        if last is not None and last[0] == query:
+            return last[1]
+        vector = self.embedder.embed_query(query)
+        self._last_query = (query, vector)
+        return vector
+
     def dense(self, query: str, n: int) -> list[tuple[int, float]]:
-        return self.dense_by_vector(self.embedder.embed_query(query), n)
+        return self.dense_by_vector(self.query_vector(query), n)
 
     def dense_by_vector(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
         total = self.index.vectors.ntotal

@@ -115,3 +115,15 @@ def test_bm25_counts_less_for_a_question_in_another_language(retriever: Retrieve
     full = retriever.params.bm25_weight
     assert retriever.bm25_weight_for("Siapa duta besar Rusia untuk NATO?") == full
     assert retriever.bm25_weight_for("Who is the Russian ambassador to NATO?") == full * 0.5
+
+
+def test_a_query_is_embedded_once_for_search_and_evidence(retriever: Retriever, monkeypatch):
+    calls: list[str] = []
+    real = retriever.embedder.embed_query
+    monkeypatch.setattr(retriever.embedder, "embed_query", lambda text: calls.append(text) or real(text))
+    retriever.search("Grushko NATO agenda", 3, "hybrid")
+    vector = retriever.query_vector("Grushko NATO agenda")
+    assert calls == ["Grushko NATO agenda"]
+    np.testing.assert_allclose(vector, real("Grushko NATO agenda"))
+    retriever.query_vector("another question")
+    assert calls[-1] == "another question"
