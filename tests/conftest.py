@@ -80,3 +80,22 @@ def fake_retriever(corpus: Path, index: Path, k: int = 3):
     embedder = HashingEmbedder()
     ingest(corpus, index, embedder, IngestParams(chunk_tokens=40, bm25_stem=False))
     return Retriever(load_index(index, embedder.identity()), embedder, RetrievalParams(k=k))
+
+
+def run_rag(*args: str, index: Path, corpus: Path | None = None, stdin: str = ""):
+    """The `rag` command in a subprocess, offline, on the given index (and corpus)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RAG_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
+    if corpus is not None:
+        env["RAG_CORPUS_DIR"] = str(corpus)
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=900,
+    )

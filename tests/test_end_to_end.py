@@ -4,39 +4,24 @@ Slow (model loading, generation on 2 cores); part of the README's test command a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_rag
 
 from rag.settings import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 
-def rag(*args: str, stdin: str = "", index: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAG_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "rag", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=900,
-    )
-
-
 @pytest.fixture(scope="module")
 def index(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("e2e") / "index"
-    out = rag("ingest", "--corpus", str(REPO_ROOT / "corpus"), "--json", index=folder)
+    out = run_rag("ingest", "--corpus", str(REPO_ROOT / "corpus"), "--json", index=folder)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["total_documents"] == 5 and report["skipped"] == []
-    assert not rag("ingest", "--check", index=folder).returncode  # fresh: not stale
+    assert not run_rag("ingest", "--check", index=folder).returncode  # fresh: not stale
     return folder
 
 
@@ -44,7 +29,7 @@ def test_search_batch_contract_and_cross_lingual_retrieval(index: Path):
     questions = (
         "Who is Russia's ambassador to NATO?\n" + json.dumps({"question": "Berapa warga Rusia ikut ISIS?"}) + "\n"
     )
-    out = rag("search", "--questions", "-", "--json", "-k", "3", stdin=questions, index=index)
+    out = run_rag("search", "--questions", "-", "--json", "-k", "3", stdin=questions, index=index)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [line["question"] for line in lines] == [
@@ -67,7 +52,7 @@ def test_ask_answers_in_the_question_language_with_citations_or_declines(index: 
             "What is the population of Jakarta?",
         ]
     )
-    out = rag("ask", "--questions", "-", "--json", stdin=questions, index=index)
+    out = run_rag("ask", "--questions", "-", "--json", stdin=questions, index=index)
     assert out.returncode == 0, out.stderr
     first, second, third = (json.loads(line) for line in out.stdout.splitlines())
     assert first["language"] == "id" and not first["declined"] and "tiga jam" in first["answer"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_rag
 from fakes import HashingEmbedder
 
 from rag.index_store import load_index
@@ -107,27 +107,11 @@ def test_hostile_documents_do_not_steer_answers(tmp_path: Path):
             encoding="utf-8",
         )
     index = tmp_path / "index"
-    env = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run(
-        [sys.executable, "-m", "rag", "ingest", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=600,
-    )
+    out = run_rag("ingest", "--json", index=index, corpus=corpus)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["total_documents"] == 5 + len(HOSTILE)  # hostile documents are indexed
     questions = "Berapa lama Lavrov dan Kerry bertemu di Paris?\nWho is Russia's ambassador to NATO?\n"
-    out = subprocess.run(
-        [sys.executable, "-m", "rag", "ask", "--questions", "-", "--json"],
-        input=questions,
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=900,
-    )
+    out = run_rag("ask", "--questions", "-", "--json", index=index, corpus=corpus, stdin=questions)
     assert out.returncode == 0, out.stderr
     answers = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(answers) == 2
