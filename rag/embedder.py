@@ -113,16 +113,112 @@ class SentenceTransformerEmbedder:
             "query_prefix": self.query_prefix,
             "passage_prefix": self.passage_prefix,
             "max_seq_length": self.max_seq_length,
+            "backend": "torch",
         }
 
 
-def load_embedder(settings: Any) -> SentenceTransformerEmbedder:
-    """Composition helper: the embedder the settings ask for, provisioning the bundled one."""
-    from rag.models.registry import embedder_location
+class OnnxInt8Encoder:
+    """Runs an int8 ONNX copy (see rag.models.onnx_int8): tokenise, run, pool, L2-normalise."""
 
-    location = embedder_location(settings)
+    def __init__(self, folder: Path, meta: dict[str, Any], *, threads: int) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(folder / "model_int8.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self.meta = meta
+        self.dim = int(meta["dim"])
+        self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.counter.no_truncation()
+        self.counter.no_padding()
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(int(meta["max_seq_length"]))
+        self.tokenizer.enable_padding(pad_id=int(meta["pad_id"]), pad_token=str(meta["pad_token"]))
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
+        for begin in range(0, len(order), batch_size):
+            rows = order[begin : begin + batch_size]
+            encodings = self.tokenizer.encode_batch([texts[i] for i in rows])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            if self.meta["pooling"] == "cls":
+                pooled = hidden[:, 0]
+            else:
+                weights = mask[..., None].astype(np.float32)
+                pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+class OnnxInt8Embedder:
+    """A sentence-transformers model run as its verified int8 ONNX copy (about 1.5x faster on a CPU)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        name: str,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        threads: int = 2,
+        batch_size: int = 16,
+    ) -> None:
+        from rag.models.onnx_int8 import check_int8_folder
+
+        meta = check_int8_folder(folder)
+        self.encoder = OnnxInt8Encoder(folder, meta, threads=threads)
+        self.name = name
+        self.location = str(folder)
+        self.batch_size = batch_size
+        self.dim = self.encoder.dim
+        self.max_seq_length = int(meta["max_seq_length"])
+        q, p = default_prefixes(name + " " + str(meta["source"]), meta.get("prompts", {}))
+        self.query_prefix = q if query_prefix is None else query_prefix
+        self.passage_prefix = p if passage_prefix is None else passage_prefix
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode([self.passage_prefix + t for t in texts], self.batch_size)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.encoder.encode([self.query_prefix + text], 1)[0]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encoder.counter.encode(self.passage_prefix + text).ids)
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "normalized": True,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+            "max_seq_length": self.max_seq_length,
+            "backend": "onnx-int8",
+        }
+
+
+def load_embedder(settings: Any) -> SentenceTransformerEmbedder | OnnxInt8Embedder:
+    """Composition helper: the embedder the settings ask for, provisioning what is missing."""
+    from rag.models.registry import embedder_location, int8_embedder_folder
+
+    if settings.embed_backend == "onnx-int8":
+        return OnnxInt8Embedder(
+            int8_embedder_folder(settings),
+            name=settings.embedder,
+            query_prefix=settings.query_prefix,
+            passage_prefix=settings.passage_prefix,
+            threads=settings.embed_threads,
+            batch_size=settings.embed_batch_size,
+        )
     return SentenceTransformerEmbedder(
-        location,
+        embedder_location(settings),
         name=settings.embedder,
         query_prefix=settings.query_prefix,
         passage_prefix=settings.passage_prefix,

@@ -30,10 +30,13 @@ log = logging.getLogger(__name__)
 FORMAT = "rag-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-# Up to this many chunks, exact inner-product search; above it, HNSW (see docs for measurements).
+# Up to this many chunks, exact inner-product search. Above it, HNSW over 8-bit scalar-quantised
+# vectors (a quarter of the memory) finds candidates, and the float vectors, kept on disk in
+# vectors.npy and memory-mapped, re-score them exactly (see docs/EVALUATION.md for measurements).
 EXACT_MAX_CHUNKS = 200_000
 HNSW_M = 32
-HNSW_EF_SEARCH = 96
+HNSW_EF_SEARCH = 128
+REFINE_CANDIDATES = 100
 
 
 @dataclass
@@ -44,10 +47,17 @@ class LoadedIndex:
     documents: dict[str, Document]
     vectors: Any  # faiss.Index
     bm25: BM25Index
+    exact: np.ndarray | None = None  # float vectors (memory-mapped) when `vectors` is approximate
     chunk_rows: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.chunk_rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    def vector(self, row: int) -> np.ndarray:
+        """The stored vector of one chunk (exact, also when the search index is approximate)."""
+        if self.exact is not None:
+            return np.array(self.exact[row], dtype=np.float32)
+        return np.asarray(self.vectors.reconstruct(row), dtype=np.float32)
 
 
 def _library_versions() -> dict[str, str]:
@@ -62,21 +72,48 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
-def build_vector_index(vectors: np.ndarray):
+def build_vector_index(vectors: np.ndarray, approximate: bool | None = None):
+    """Exact up to EXACT_MAX_CHUNKS vectors, else HNSW over 8-bit vectors (``approximate`` overrides)."""
     import faiss
 
     dim = vectors.shape[1]
     index: faiss.Index
-    if vectors.shape[0] <= EXACT_MAX_CHUNKS:
+    if not (vectors.shape[0] > EXACT_MAX_CHUNKS if approximate is None else approximate):
         index = faiss.IndexFlatIP(dim)
     else:
-        hnsw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        qtype: Any = faiss.ScalarQuantizer.QT_8bit  # an enum value; faiss' stubs say ScalarQuantizer
+        hnsw = faiss.IndexHNSWSQ(dim, qtype, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = 80
         hnsw.hnsw.efSearch = HNSW_EF_SEARCH
         index = hnsw
     if vectors.shape[0]:
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not index.is_trained:
+            index.train(matrix)
+        index.add(matrix)
     return index
+
+
+def is_exact(index: Any) -> bool:
+    return type(index).__name__ == "IndexFlatIP"
+
+
+def search_vectors(index: Any, exact: np.ndarray | None, query: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The ``n`` rows closest to ``query`` by inner product, best first. With ``exact`` (the float
+    vectors of an approximate index), the approximate index proposes candidates and ``exact``
+    re-scores them."""
+    total = index.ntotal
+    if total == 0 or n < 1:
+        return []
+    q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+    if exact is None:
+        scores, rows = index.search(q, min(n, total))
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    _, rows = index.search(q, min(max(n, REFINE_CANDIDATES), total))
+    found = np.sort(rows[0][rows[0] >= 0])  # ascending rows: forward reads through the memory map
+    rescored = np.asarray(exact[found], dtype=np.float32) @ q[0]
+    order = np.argsort(-rescored, kind="stable")[:n]
+    return [(int(found[i]), float(rescored[i])) for i in order]
 
 
 def write_index(
@@ -103,6 +140,8 @@ def write_index(
     try:
         vector_index = build_vector_index(vectors)
         faiss.write_index(vector_index, str(tmp_dir / "vectors.faiss"))
+        if not is_exact(vector_index):
+            np.save(tmp_dir / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         _write_jsonl(tmp_dir / "chunks.jsonl", (c.to_json() for c in chunks))
         _write_jsonl(tmp_dir / "documents.jsonl", (_document_record(d) for d in documents))
         bm25.save(tmp_dir / "bm25")
@@ -119,6 +158,7 @@ def write_index(
             "bm25": {"k1": bm25.model.k1, "b": bm25.model.b, **bm25.tokenizer.params()},
             "vectors": {
                 "faiss_type": type(vector_index).__name__,
+                "exact_rescoring": not is_exact(vector_index),
                 "metric": "inner_product",
                 "dim": int(vectors.shape[1]) if vectors.ndim == 2 else 0,
             },
@@ -256,8 +296,19 @@ def load_index(folder: Path, embedder_identity: dict[str, Any] | None = None) ->
     dim = manifest.get("embedder", {}).get("dim")
     if vectors.ntotal and vectors.d != dim:
         raise IndexError_(f"vector file has dimension {vectors.d}, manifest says {dim}; {fix}")
+    exact = None
+    if manifest.get("vectors", {}).get("exact_rescoring"):
+        try:
+            exact = np.load(gen_dir / "vectors.npy", mmap_mode="r")  # never pickle: allow_pickle stays False
+        except (OSError, ValueError) as e:
+            raise IndexError_(f"vector file {gen_dir / 'vectors.npy'} is corrupt ({e}); {fix}") from e
+        if exact.shape != (vectors.ntotal, vectors.d) or exact.dtype != np.float32:
+            raise IndexError_(
+                f"vector file {gen_dir / 'vectors.npy'} holds {exact.shape} {exact.dtype}, "
+                f"expected ({vectors.ntotal}, {vectors.d}) float32; {fix}"
+            )
     bm25 = BM25Index.load(gen_dir / "bm25", n_docs=len(chunks))
-    return LoadedIndex(folder, manifest, chunks, documents, vectors, bm25)
+    return LoadedIndex(folder, manifest, chunks, documents, vectors, bm25, exact)
 
 
 def _read_jsonl(path: Path):
@@ -272,4 +323,6 @@ def stored_vectors(index: LoadedIndex) -> np.ndarray:
     n = index.vectors.ntotal
     if n == 0:
         return np.zeros((0, index.vectors.d), dtype=np.float32)
+    if index.exact is not None:
+        return np.array(index.exact, dtype=np.float32)
     return index.vectors.reconstruct_n(0, n)

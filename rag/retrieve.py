@@ -10,7 +10,7 @@ import numpy as np
 
 from rag.embedder import Embedder
 from rag.errors import ConfigError
-from rag.index_store import LoadedIndex
+from rag.index_store import LoadedIndex, search_vectors
 from rag.language import detect_language
 from rag.types import Hit
 
@@ -74,11 +74,7 @@ class Retriever:
         return self.dense_by_vector(self.query_vector(query), n)
 
     def dense_by_vector(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        total = self.index.vectors.ntotal
-        if total == 0:
-            return []
-        scores, rows = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), min(n, total))
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        return search_vectors(self.index.vectors, self.index.exact, vector, n)
 
     def bm25(self, query: str, n: int) -> list[tuple[int, float]]:
         return self.index.bm25.search(query, n)

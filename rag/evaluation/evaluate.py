@@ -56,11 +56,12 @@ def evaluate(
     results = []
     for config in configs:
         if config == "langchain":
-            from rag.evaluation.baseline import LangChainBaseline
+            from rag.evaluation.baseline import LangChainBaseline, langchain_embeddings
             from rag.models.registry import embedder_location
 
             started = time.perf_counter()
-            baseline = LangChainBaseline(list(index.documents.values()), embedder_location(settings))
+            embeddings = langchain_embeddings(embedder_location(settings))
+            baseline = LangChainBaseline(list(index.documents.values()), embeddings)
             build_s = time.perf_counter() - started
             result = run_retrieval(
                 "langchain-baseline",
