@@ -124,8 +124,14 @@ def chunk_document(
     paragraph starts with the last ``overlap_sentences`` sentences of the previous one.
     """
     text = doc.text
+    spans = split_sentences(text)
+    if spans and len({s.paragraph for s in spans}) == 1:
+        # one paragraph that fits whole is one chunk: a single count instead of one per sentence
+        start, end = spans[0].start, spans[-1].end
+        if count_tokens(text[start:end]) <= max_tokens:
+            return [Chunk(f"{doc.doc_id}#{start}-{end}", doc.doc_id, start, end, text[start:end], doc.title)]
     sentences: list[Span] = []
-    for span in split_sentences(text):
+    for span in spans:
         if count_tokens(text[span.start : span.end]) > max_tokens:
             sentences.extend(_split_long(text, span, count_tokens, max_tokens))
         else:

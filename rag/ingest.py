@@ -37,7 +37,7 @@ class IngestParams:
             "max_tokens": self.chunk_tokens,
             "overlap_sentences": self.overlap_sentences,
             "token_counter": "embedder tokenizer",
-            "splitter": "sentence+paragraph v1",
+            "splitter": "sentence+paragraph v2",
         }
 
 

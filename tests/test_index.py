@@ -151,3 +151,46 @@ def test_empty_corpus_builds_an_empty_index(tmp_path: Path):
     loaded = load_index(tmp_path / "index", HashingEmbedder().identity())
     assert loaded.chunks == []
     shutil.rmtree(tmp_path / "index")
+
+
+def test_large_index_is_approximate_with_exact_rescoring(corpus_dir: Path, tmp_path: Path, monkeypatch):
+    """Above EXACT_MAX_CHUNKS: HNSW over 8-bit vectors, floats memory-mapped for rescoring; the
+    results keep exact scores, and an incremental update starts from the exact floats."""
+    monkeypatch.setattr(index_store, "EXACT_MAX_CHUNKS", 2)
+    index = tmp_path / "index"
+    embedder = HashingEmbedder()
+    build(corpus_dir, index, embedder)
+    manifest = json.loads((index / "manifest.json").read_text())
+    assert manifest["vectors"]["faiss_type"] == "IndexHNSWSQ" and manifest["vectors"]["exact_rescoring"]
+    loaded = load_index(index, embedder.identity())
+    assert isinstance(loaded.exact, np.memmap)
+    floats = np.asarray(loaded.exact)
+    assert np.allclose(floats, embedder.embed_documents([c.text for c in loaded.chunks]), atol=1e-6)
+    query = embedder.embed_query("Lavrov Kerry Paris")
+    exact_scores = floats @ query
+    hits = index_store.search_vectors(loaded.vectors, loaded.exact, query, 3)
+    assert [row for row, _ in hits] == list(np.argsort(-exact_scores, kind="stable")[:3])
+    assert [score for _, score in hits] == pytest.approx(sorted(exact_scores, reverse=True)[:3], abs=1e-5)
+    assert np.array_equal(index_store.stored_vectors(loaded), floats)
+    assert np.array_equal(loaded.vector(1), floats[1])
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "wrong shape"])
+def test_damaged_rescoring_vectors_give_a_clear_error(corpus_dir: Path, tmp_path: Path, monkeypatch, damage):
+    monkeypatch.setattr(index_store, "EXACT_MAX_CHUNKS", 2)
+    index = tmp_path / "index"
+    build(corpus_dir, index)
+    path = _generation(index) / "vectors.npy"
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        _truncate(path)
+    else:
+        np.save(path, np.zeros((2, 256), dtype=np.float32))
+        _rewrite_manifest(
+            index,
+            files={**json.loads((index / "manifest.json").read_text())["files"]} | {"vectors.npy": path.stat().st_size},
+        )
+    with pytest.raises(IndexError_, match="vectors.npy") as info:
+        load_index(index, HashingEmbedder().identity())
+    assert "rag ingest" in str(info.value)

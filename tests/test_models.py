@@ -87,3 +87,47 @@ def test_a_broken_embedder_build_is_refused(tmp_path: Path):
     (folder / "provenance.json").write_text('{"verification": {"passed": false}}')
     with pytest.raises(ModelVerificationError, match="rag models --rebuild"):
         check_bundled_embedder(folder)
+
+
+@pytest.mark.slow
+def test_int8_copy_agrees_with_the_model_it_came_from(tmp_path: Path, settings):
+    """The int8 ONNX backend: built from the provisioned e5, verified, and close to the torch model
+    on texts the verification never saw, with the very same token counts (so chunks are identical)."""
+    from rag.embedder import OnnxInt8Embedder, SentenceTransformerEmbedder
+    from rag.models.onnx_int8 import MIN_COSINE, build_int8, check_int8_folder
+    from rag.models.registry import embedder_location
+
+    location = embedder_location(settings)
+    folder = build_int8(location, tmp_path / "int8", local=True)
+    assert check_int8_folder(folder)["verification"]["min_cosine"] >= MIN_COSINE
+    fast = OnnxInt8Embedder(folder, name=settings.embedder, threads=1)
+    slow = SentenceTransformerEmbedder(location, name=settings.embedder, threads=1)
+    texts = [
+        "Vladimir Putin menjelaskan hal ini dalam pesannya kepada Perdana Menteri Inggris, Theresa May.",
+        "Rusia dan NATO bertemu di Brussel pada 20 April — “ketidakpercayaan total” tetap ada. " * 40,  # > 512 tokens
+        "",
+    ]
+    cosines = (fast.embed_documents(texts) * slow.embed_documents(texts)).sum(1)
+    assert float(cosines.min()) >= MIN_COSINE
+    question = "How many Russian soldiers did Putin send back to their bases?"
+    assert float(fast.embed_query(question) @ slow.embed_query(question)) >= MIN_COSINE
+    assert [fast.count_tokens(t) for t in texts] == [slow.count_tokens(t) for t in texts]
+    assert fast.identity() == {**slow.identity(), "backend": "onnx-int8"}
+    assert np.allclose(np.linalg.norm(fast.embed_documents(texts), axis=1), 1.0, atol=1e-5)
+
+
+def test_unverified_int8_folder_is_refused(tmp_path: Path):
+    import json
+
+    from rag.models.onnx_int8 import FORMAT, META_FILE, check_int8_folder
+
+    folder = tmp_path / "int8"
+    folder.mkdir()
+    with pytest.raises(ModelVerificationError, match="not a verified int8 embedder"):
+        check_int8_folder(folder)
+    (folder / META_FILE).write_text(json.dumps({"format": FORMAT, "verification": {"passed": False}}))
+    with pytest.raises(ModelVerificationError, match="failed verification"):
+        check_int8_folder(folder)
+    (folder / META_FILE).write_text(json.dumps({"format": FORMAT, "verification": {"passed": True}}))
+    with pytest.raises(ModelVerificationError, match="model_int8.onnx is missing"):
+        check_int8_folder(folder)

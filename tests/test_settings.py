@@ -23,6 +23,8 @@ def test_bad_values_name_the_choices(tmp_path: Path):
         load_settings(environ={"RAG_MODE": "fuzzy"})
     with pytest.raises(ConfigError, match="wrong type"):
         load_settings(environ={"RAG_K": "many"})
+    with pytest.raises(ConfigError, match="onnx-int8, torch"):
+        load_settings(environ={"RAG_EMBED_BACKEND": "gpu"})
     config = tmp_path / "bad.toml"
     config.write_text("colour = 1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
