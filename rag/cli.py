@@ -113,18 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "corpus", "index", "embedder", "embed_backend", "embed_threads", "llm_threads")
     p.add_argument(
         "which",
-        choices=("ingest", "search", "answer", "ann"),
+        choices=("ingest", "search", "answer", "scale", "ann"),
         help="ingest: throughput against the LangChain pipeline; search: warm latency per mode; "
         "answer: LLM first token / full answer, cold start and server memory; "
+        "scale: hybrid search over replicated corpora of growing size; "
         "ann: exact vs approximate vector search at growing sizes",
     )
     p.add_argument(
         "--corpora", help="ingest: comma-separated corpus folders or benchmark folders (default: corpus/ and FacQA)"
     )
     p.add_argument("--rounds", type=int, default=3, help="ingest/search: repetitions (medians are reported)")
-    p.add_argument("--sizes", default="10000,100000", help="ann: comma-separated numbers of vectors")
-    p.add_argument("--queries", type=int, default=200, help="ann: number of query vectors")
-    p.add_argument("--plot", type=Path, help="ann: also draw cost against size into this PNG")
+    p.add_argument("--sizes", default="10000,100000", help="scale/ann: comma-separated numbers of chunks")
+    p.add_argument("--queries", type=int, default=200, help="scale/ann: number of questions")
+    p.add_argument(
+        "--questions", type=Path, help="scale/search: JSONL with a 'question' field (default: eval/questions.jsonl)"
+    )
+    p.add_argument("--plot", type=Path, help="scale/ann: also draw cost against size into this PNG")
     p.add_argument("--out", type=Path, help="JSON output (default: runs/bench-<which>-<time>.json)")
 
     p = sub.add_parser("serve", help="start the chat page (127.0.0.1 by default)")
