@@ -70,6 +70,10 @@ class Retriever:
         self._last_query = (query, vector)
         return vector
 
+    def set_query_vector(self, query: str, vector: np.ndarray | None) -> None:
+        """Use ``vector`` (embedded elsewhere) for ``query``; None forgets the kept vector."""
+        self._last_query = None if vector is None else (query, vector)
+
     def dense(self, query: str, n: int) -> list[tuple[int, float]]:
         return self.dense_by_vector(self.query_vector(query), n)
 

@@ -89,7 +89,7 @@ def run(
                 found = [r for r, _ in search_vectors(index, exact, v, 10)]
                 truth = [r for r, _ in search_vectors(reference, None, v, 10)]
                 recalls.append(len(set(found) & set(truth)) / 10)
-                retriever._last_query = (q, v)  # the query vector, embedded above
+                retriever.set_query_vector(q, v)  # embedded above
                 t = time.perf_counter()
                 retriever.search(q, settings.k, "hybrid")
                 latencies.append((time.perf_counter() - t) * 1000)
