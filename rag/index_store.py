@@ -209,6 +209,11 @@ def _remove_stale_generations(folder: Path, keep: str) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
+def remove_leftovers(folder: Path) -> None:
+    """Remove generation folders the manifest does not name (left by interrupted ingests)."""
+    _remove_stale_generations(folder, keep=str(read_manifest(folder).get("generation", "")))
+
+
 def _document_record(d: Document) -> dict[str, Any]:
     return {"doc_id": d.doc_id, "title": d.title, "source": d.source, "metadata": d.metadata, "text": d.text}
 

@@ -194,3 +194,14 @@ def test_damaged_rescoring_vectors_give_a_clear_error(corpus_dir: Path, tmp_path
     with pytest.raises(IndexError_, match="vectors.npy") as info:
         load_index(index, HashingEmbedder().identity())
     assert "rag ingest" in str(info.value)
+
+
+def test_unchanged_ingest_removes_leftovers_of_an_interrupted_run(corpus_dir: Path, tmp_path: Path):
+    index = tmp_path / "index"
+    build(corpus_dir, index)
+    (index / ".tmp-gen-20260101T000000-deadbeef").mkdir()
+    (index / "gen-20260101T000000-deadbeef").mkdir()
+    report = build(corpus_dir, index)
+    assert not report.written
+    assert sorted(p.name for p in index.iterdir()) == sorted(["manifest.json", _generation(index).name])
+    load_index(index, HashingEmbedder().identity())
