@@ -238,15 +238,15 @@ def cmd_bench(args, settings) -> int:
             raise InputError(f"no such corpus: {', '.join(missing)}")
         run_ingest(settings, corpora, rounds=args.rounds, out=out)
     elif args.which == "search":
-        from rag.benchmarks.search import questions_from
+        from rag.benchmarks.common import questions_from
         from rag.benchmarks.search import run as run_search
 
         questions = questions_from(args.questions) if args.questions else None
         run_search(settings, questions=questions, rounds=args.rounds, out=out)
     elif args.which == "scale":
+        from rag.benchmarks.common import questions_from
         from rag.benchmarks.scale import plot as plot_scale
         from rag.benchmarks.scale import run as run_scale
-        from rag.benchmarks.search import questions_from
 
         questions = questions_from(args.questions or REPO_ROOT / "eval" / "questions.jsonl")
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

@@ -8,7 +8,6 @@ search_vectors, one OpenMP thread, as served.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rag.benchmarks.common import loglog_figure, write_json
 
 NOISE = 0.04
 
@@ -107,33 +108,25 @@ def run(
                 )
                 del index
             del on_disk
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    write_json(rows, out)
     return rows
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Memory, median search time and build time against the number of vectors, log-log."""
-    import matplotlib
+    names = list(dict.fromkeys(r["index"] for r in rows))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def lines(key: str):
+        return [
+            (name, [r["vectors"] for r in rows if r["index"] == name], [r[key] for r in rows if r["index"] == name])
+            for name in names
+        ]
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for name in dict.fromkeys(r["index"] for r in rows):
-        mine = [r for r in rows if r["index"] == name]
-        sizes = [r["vectors"] for r in mine]
-        for ax, key in zip(axes, ("memory_mb", "median_ms", "build_s"), strict=True):
-            ax.plot(sizes, [max(r[key], 1e-3) for r in mine], marker="o", label=name)
-    for ax, title in zip(axes, ("index memory (MB)", "search, median (ms)", "build (s)"), strict=True):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("vectors (chunks)")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    loglog_figure(
+        [
+            ("index memory (MB)", lines("memory_mb")),
+            ("search, median (ms)", lines("median_ms")),
+            ("build (s)", lines("build_s")),
+        ],
+        path,
+    )

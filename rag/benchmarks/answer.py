@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -22,19 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rag.benchmarks.common import latency_stats, questions_from, write_json
 from rag.settings import REPO_ROOT, Settings
 
 COLD_QUESTION = "Berapa lama Lavrov dan Kerry bertemu di Paris?"
-
-
-def _stats(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"median_ms": None, "p95_ms": None}
-    ordered = sorted(values)
-    return {
-        "median_ms": round(statistics.median(ordered), 1),
-        "p95_ms": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 1),
-    }
 
 
 def _settings_args(settings: Settings) -> list[str]:
@@ -53,11 +43,7 @@ def _settings_args(settings: Settings) -> list[str]:
 def warm(settings: Settings) -> dict[str, Any]:
     from rag.pipeline import Pipeline
 
-    questions = [
-        json.loads(line)["question"]
-        for line in (REPO_ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    questions = questions_from(REPO_ROOT / "eval" / "questions.jsonl")
     pipeline = Pipeline(settings)
     pipeline.ingest()
     answerer = pipeline.answerer()
@@ -74,8 +60,8 @@ def warm(settings: Settings) -> dict[str, Any]:
         "questions": len(questions),
         "llm_calls": len(first),
         "declined_before_llm": declined,
-        "first_token": _stats(first),
-        "full_answer": _stats(total),
+        "first_token": latency_stats(first, 1),
+        "full_answer": latency_stats(total, 1),
     }
 
 
@@ -170,7 +156,5 @@ def run(settings: Settings, *, out: Path | None = None, log: Callable[[str], Non
         f"memory {s['memory_listening']['rss_mb']} MB listening, {s['memory_after_first_answer']['rss_mb']} MB "
         f"with the LLM loaded (peak {s['memory_after_first_answer']['peak_rss_mb']} MB)"
     )
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_json(result, out)
     return result

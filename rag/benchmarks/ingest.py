@@ -11,7 +11,6 @@ is also scored: dense nDCG@10 of its own index, so a faster build cannot hide a 
 from __future__ import annotations
 
 import dataclasses
-import json
 import multiprocessing
 import resource
 import statistics
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rag.benchmarks.common import write_json
 from rag.settings import Settings
 
 
@@ -155,7 +155,5 @@ def run(
                 f"dense nDCG@10 {s['dense_ndcg@10']}"
             )
         log(f"{corpus.name:<12} speed-up (LangChain time / ours, per round, median): {row['speedup_median']}x")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    write_json(rows, out)
     return rows

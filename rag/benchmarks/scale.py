@@ -10,7 +10,6 @@ once; the timed search re-uses the vector, and query embedding is timed apart.
 
 from __future__ import annotations
 
-import json
 import resource
 import statistics
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rag.benchmarks.ann import synthetic
+from rag.benchmarks.common import loglog_figure, write_json
 from rag.settings import Settings
 
 
@@ -118,35 +118,24 @@ def run(
             )
             del retriever, loaded, exact
         del index, bm25, chunks, vectors
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    write_json(rows, out)
     return rows
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sizes = [r["chunks"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    series = (
-        ("index memory (MB)", ("memory_vectors_mb", "vectors"), ("memory_bm25_mb", "BM25")),
-        ("hybrid search, warm (ms)", ("hybrid_search_median_ms", "median"), ("hybrid_search_p95_ms", "p95")),
-        ("build (s)", ("build_vectors_s", "vectors"), ("build_bm25_s", "BM25")),
+
+    def line(key: str, label: str):
+        return (label, sizes, [r[key] for r in rows])
+
+    loglog_figure(
+        [
+            ("index memory (MB)", [line("memory_vectors_mb", "vectors"), line("memory_bm25_mb", "BM25")]),
+            (
+                "hybrid search, warm (ms)",
+                [line("hybrid_search_median_ms", "median"), line("hybrid_search_p95_ms", "p95")],
+            ),
+            ("build (s)", [line("build_vectors_s", "vectors"), line("build_bm25_s", "BM25")]),
+        ],
+        path,
     )
-    for ax, (title, *lines) in zip(axes, series, strict=True):
-        for key, label in lines:
-            ax.plot(sizes, [max(r[key], 1e-3) for r in rows], marker="o", label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("chunks")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -3,26 +3,13 @@ de-duplication), over the evaluation questions against the configured index."""
 
 from __future__ import annotations
 
-import json
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rag.benchmarks.common import latency_stats, questions_from, write_json
 from rag.settings import REPO_ROOT, Settings
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median_ms": round(statistics.median(ordered), 2),
-        "p95_ms": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 2),
-    }
-
-
-def questions_from(path: Path) -> list[str]:
-    return [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def run(
@@ -64,9 +51,9 @@ def run(
             "k": settings.k,
             "chunks": len(retriever.index.chunks),
             "searches": len(total_ms),
-            "total": _stats(total_ms),
-            "query_embedding": _stats(embed_ms),
-            "index_search_and_fusion": _stats(rest_ms),
+            "total": latency_stats(total_ms),
+            "query_embedding": latency_stats(embed_ms),
+            "index_search_and_fusion": latency_stats(rest_ms),
         }
         rows.append(row)
         log(
@@ -75,7 +62,5 @@ def run(
             f"index+fusion {row['index_search_and_fusion']['median_ms']:6.2f} ms  "
             f"({row['searches']} searches over {row['chunks']} chunks)"
         )
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    write_json(rows, out)
     return rows
