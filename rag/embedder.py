@@ -192,7 +192,6 @@ class OnnxInt8Embedder(_Identified):
         meta = check_int8_folder(folder)
         self.encoder = OnnxInt8Encoder(folder, meta, threads=threads)
         self.name = name
-        self.location = str(folder)
         self.batch_size = batch_size
         self.dim = self.encoder.dim
         self.max_seq_length = int(meta["max_seq_length"])

@@ -188,7 +188,7 @@ def write_index(
     finally:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
-    _remove_stale_generations(folder, keep=generation)
+    remove_stale_generations(folder, keep=generation)
     return manifest
 
 
@@ -199,7 +199,8 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(f.fileno())
 
 
-def _remove_stale_generations(folder: Path, keep: str) -> None:
+def remove_stale_generations(folder: Path, keep: str) -> None:
+    """Remove generation folders other than ``keep`` (older ones, and those of interrupted ingests)."""
     for child in folder.iterdir():
         if (
             child.is_dir()
@@ -207,11 +208,6 @@ def _remove_stale_generations(folder: Path, keep: str) -> None:
             and (child.name.startswith("gen-") or child.name.startswith(".tmp-gen-"))
         ):
             shutil.rmtree(child, ignore_errors=True)
-
-
-def remove_leftovers(folder: Path) -> None:
-    """Remove generation folders the manifest does not name (left by interrupted ingests)."""
-    _remove_stale_generations(folder, keep=str(read_manifest(folder).get("generation", "")))
 
 
 def _document_record(d: Document) -> dict[str, Any]:

@@ -19,7 +19,14 @@ from rag.chunking import chunk_document
 from rag.corpus import Skipped, content_hash, load_corpus
 from rag.embedder import Embedder
 from rag.errors import IndexError_
-from rag.index_store import LoadedIndex, load_index, read_manifest, remove_leftovers, stored_vectors, write_index
+from rag.index_store import (
+    LoadedIndex,
+    load_index,
+    read_manifest,
+    remove_stale_generations,
+    stored_vectors,
+    write_index,
+)
 from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -150,7 +157,8 @@ def ingest(
     report.total_documents = len(loaded.documents)
     if check_only or (previous is not None and not (report.added or report.changed or report.removed)):
         if previous is not None and not check_only:
-            remove_leftovers(index_dir)  # an interrupted earlier run may have left a partial generation
+            # an interrupted earlier run may have left a partial generation
+            remove_stale_generations(index_dir, keep=str(previous.manifest["generation"]))
         report.total_chunks = len(previous.chunks) if previous else 0
         report.seconds = time.perf_counter() - started
         return report

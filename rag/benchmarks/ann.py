@@ -30,7 +30,7 @@ def synthetic(base: np.ndarray, n: int, seed: int = 7) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _indexes(vectors: np.ndarray, folder: Path) -> dict[str, tuple[Callable[[], Any], bool]]:
+def _indexes(vectors: np.ndarray) -> dict[str, tuple[Callable[[], Any], bool]]:
     """name -> (build, rescored): exact search, plain HNSW for reference, and what the product builds
     above EXACT_MAX_CHUNKS (HNSW over 8-bit vectors, candidates re-scored from memory-mapped floats)."""
     import faiss
@@ -73,7 +73,7 @@ def run(
         with tempfile.TemporaryDirectory() as tmp:
             np.save(Path(tmp) / "vectors.npy", vectors)
             on_disk = np.load(Path(tmp) / "vectors.npy", mmap_mode="r")
-            for name, (build, rescored) in _indexes(vectors, Path(tmp)).items():
+            for name, (build, rescored) in _indexes(vectors).items():
                 faiss.omp_set_num_threads(2)  # building may use both cores
                 started = time.perf_counter()
                 index = build()

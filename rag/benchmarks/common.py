@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,11 @@ def latency_stats(values: Sequence[float], digits: int = 2) -> dict[str, float |
         "median_ms": round(statistics.median(ordered), digits),
         "p95_ms": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], digits),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def questions_from(path: Path) -> list[str]:

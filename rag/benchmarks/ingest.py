@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import resource
 import statistics
 import tempfile
 import time
@@ -20,12 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rag.benchmarks.common import write_json
+from rag.benchmarks.common import peak_rss_mb, write_json
 from rag.settings import Settings
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def _corpus_and_queries(path: Path) -> tuple[Path, Path | None]:
@@ -67,7 +62,7 @@ def measure_ours(settings: Settings, corpus: str) -> dict[str, Any]:
             "chunks": report.total_chunks,
             "load_s": load_s,
             "build_s": build_s,
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": peak_rss_mb(),
             "dense_ndcg@10": ndcg,
         }
 
@@ -91,7 +86,7 @@ def measure_langchain(settings: Settings, corpus: str) -> dict[str, Any]:
         "chunks": len(baseline.chunks),
         "load_s": load_s,
         "build_s": build_s,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "dense_ndcg@10": _ndcg(baseline.search, queries, baseline.chunks),
     }
 

@@ -10,7 +10,6 @@ once; the timed search re-uses the vector, and query embedding is timed apart.
 
 from __future__ import annotations
 
-import resource
 import statistics
 import tempfile
 import time
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rag.benchmarks.ann import synthetic
-from rag.benchmarks.common import loglog_figure, write_json
+from rag.benchmarks.common import loglog_figure, peak_rss_mb, write_json
 from rag.settings import Settings
 
 
@@ -107,7 +106,7 @@ def run(
                 "hybrid_search_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
                 "with_query_embedding_median_ms": round(statistics.median(latencies) + embed_ms, 2),
                 "dense_recall@10_vs_exact": round(float(np.mean(recalls)), 4),
-                "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "process_peak_rss_mb": round(peak_rss_mb()),
             }
             rows.append(row)
             log(

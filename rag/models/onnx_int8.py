@@ -18,8 +18,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rag.errors import ModelMissingError, ModelVerificationError
 from rag.models.embedder_provision import SAMPLE_TEXTS
 
@@ -64,8 +62,8 @@ def check_int8_folder(folder: Path) -> dict[str, Any]:
     return dict(meta)
 
 
-def _pipeline_shape(model: Any) -> tuple[str, bool]:
-    """(pooling, normalize) of a Transformer -> Pooling [-> Normalize] model, else an error."""
+def _pooling(model: Any) -> str:
+    """The pooling of a Transformer -> Pooling [-> Normalize] model, else an error."""
     names = [type(m).__name__ for m in model]
     pooling = getattr(model[1], "pooling_mode", None) if len(names) > 1 else None
     if (
@@ -78,7 +76,7 @@ def _pipeline_shape(model: Any) -> tuple[str, bool]:
             f"the int8 ONNX backend supports Transformer + mean/CLS Pooling (+ Normalize) models; this one is "
             f'{" + ".join(names)} (pooling {pooling!r}); set embed_backend = "torch"'
         )
-    return str(pooling), "Normalize" in names[2:]
+    return str(pooling)
 
 
 def build_int8(location: str, target: Path, *, local: bool) -> Path:
@@ -88,7 +86,7 @@ def build_int8(location: str, target: Path, *, local: bool) -> Path:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(location, device="cpu", local_files_only=local)
-    pooling, normalize = _pipeline_shape(model)
+    pooling = _pooling(model)
     tokenizer = model.tokenizer
     if getattr(model[0], "do_lower_case", False):
         raise ModelMissingError('the int8 ONNX backend does not lower-case input; set embed_backend = "torch"')
@@ -134,14 +132,12 @@ def build_int8(location: str, target: Path, *, local: bool) -> Path:
             "source_key": source_key(location),
             "quantization": "dynamic int8, per-channel weights (onnxruntime)",
             "pooling": pooling,
-            "normalize": normalize,
             "dim": int(model.get_embedding_dimension() or 0),
             "max_seq_length": int(model.max_seq_length or 512),
             "pad_token": tokenizer.pad_token,
             "pad_id": int(tokenizer.pad_token_id),
             "prompts": {k: v for k, v in (model.prompts or {}).items() if v is not None},
         }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         meta["verification"] = _verify(model, tmp, meta)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if not meta["verification"]["passed"]:
@@ -165,7 +161,6 @@ def _verify(model: Any, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
     texts = [prefix + t for t in SAMPLE_TEXTS for prefix in ("query: ", "passage: ", "")]
     ours = encoder.encode(texts, batch_size=16)
     theirs = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    theirs = theirs / np.linalg.norm(theirs, axis=1, keepdims=True)
     cosines = (ours * theirs).sum(1)
     return {
         "texts": len(texts),

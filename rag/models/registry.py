@@ -33,18 +33,15 @@ def embedder_location(settings: Settings, *, provision: bool = True) -> str:
     return settings.embedder
 
 
-def int8_embedder_folder(settings: Settings, *, provision: bool = True) -> Path:
+def int8_embedder_folder(settings: Settings) -> Path:
     """The verified int8 ONNX copy of the configured embedder, built on first use."""
-    from rag.errors import ModelMissingError
     from rag.models.onnx_int8 import build_int8, check_int8_folder, int8_folder
 
-    location = embedder_location(settings, provision=provision)
+    location = embedder_location(settings)
     folder = int8_folder(models_dir(settings), location)
     if folder.exists():
         check_int8_folder(folder)
         return folder
-    if not provision:
-        raise ModelMissingError(f"the int8 copy of {settings.embedder!r} is not at {folder}; run `rag models`")
     log.warning("first use: building the int8 ONNX copy of %s into %s (about a minute)", settings.embedder, folder)
     return build_int8(location, folder, local=Path(location).is_dir())
 
