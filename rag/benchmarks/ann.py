@@ -22,12 +22,13 @@ from rag.benchmarks.common import loglog_figure, write_json
 NOISE = 0.04
 
 
-def synthetic(base: np.ndarray, n: int, seed: int = 7) -> np.ndarray:
+def synthetic(base: np.ndarray, n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` vectors, each a row of ``base`` plus Gaussian noise, L2-normalised; and those rows."""
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(base), size=n)
     out = base[rows] + rng.normal(0, NOISE, size=(n, base.shape[1])).astype(np.float32)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out.astype(np.float32)
+    return out.astype(np.float32), rows
 
 
 def _indexes(vectors: np.ndarray) -> dict[str, tuple[Callable[[], Any], bool]]:
@@ -68,7 +69,7 @@ def run(
 
     rows = []
     for n in sizes:
-        vectors = synthetic(base, n)
+        vectors, _ = synthetic(base, n)
         exact_ids: list[list[int]] | None = None
         with tempfile.TemporaryDirectory() as tmp:
             np.save(Path(tmp) / "vectors.npy", vectors)

@@ -61,9 +61,7 @@ def run(
     log(f"source: {len(base)} chunks from {source.folder}; {len(picked)} questions; query embedding {embed_ms:.1f} ms")
     rows = []
     for n in sizes:
-        rng = np.random.default_rng(11)
-        picks = rng.integers(0, len(base), size=n)
-        vectors = synthetic(base, n)
+        vectors, picks = synthetic(base, n)  # chunk i: the text of row picks[i], and its vector plus noise
         chunks = [
             Chunk(f"s{i}", f"d{i}", 0, len(source.chunks[j].text), source.chunks[j].text) for i, j in enumerate(picks)
         ]
