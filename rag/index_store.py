@@ -35,7 +35,7 @@ MANIFEST = "manifest.json"
 # vectors.npy and memory-mapped, re-score them exactly (see docs/EVALUATION.md for measurements).
 EXACT_MAX_CHUNKS = 200_000
 HNSW_M = 32
-HNSW_EF_SEARCH = 1024  # recall@10 0.961 at 1M replicated chunks (docs/PERFORMANCE.md)
+HNSW_EF_SEARCH = 1024  # recall@10 0.956 at 1M replicated chunks (docs/PERFORMANCE.md)
 REFINE_CANDIDATES = 100
 
 
