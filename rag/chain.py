@@ -30,6 +30,7 @@ from rag.citations import (
 )
 from rag.conversation import HistoryTurns, standalone_question
 from rag.errors import LLMError
+from rag.focus import focus_hits
 from rag.language import detect_language
 from rag.prompting import LANGUAGE_NAMES, format_passages, load_prompts
 from rag.question import clean_question
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MIN_EVIDENCE = 0.79
 MIN_QUESTION_NAMES_FOUND = 0.5
 MIN_QUESTION_WORDS_FOUND = 0.25
+# An unsupported sentence may be cut back to its supported opening clauses if they keep this many key words
+MIN_SALVAGED_WORDS = 3
 
 
 @dataclass
@@ -100,7 +103,12 @@ class Answerer:
         hits = self.retriever.search(standalone, self.settings.k, self.settings.mode)
         evidence = self._evidence(standalone, hits)
         gate_reason = self._gate(standalone, language, hits, evidence)
-        shown = self._budget(hits)
+        if gate_reason:
+            shown = self._budget(hits)  # the model is not called; the closest passages are shown whole
+        else:
+            vector = self.retriever.query_vector(standalone)
+            embedder = self.retriever.embedder
+            shown = self._budget(focus_hits(hits, vector, embedder, self.count_tokens, self.settings.passage_tokens))
         turns = "\n".join(f"Q: {q}\nA: {a}" for q, a in history[-2:])
         user = self.prompts.render(
             "user.txt",
@@ -189,11 +197,13 @@ class Answerer:
             text = strip_stray_brackets(sentence.text).strip()
             if not text:
                 continue
-            cited = self._supporting(text, valid, shown, similarity)
+            cited = self._supporting(text, valid, shown, similarity, prepared.standalone)
+            if not cited:
+                text, cited, tail = self._salvage(text, valid, shown, similarity, prepared.standalone)
+                if tail:
+                    dropped_sentences.append(tail)
             if cited:
                 kept.append((text, cited))
-            else:
-                dropped_sentences.append(text)
         if not kept:
             return self._decline(prepared, "grounding", raw, dropped_markers, dropped_sentences)
         used = sorted({n for _, markers in kept for n in markers})
@@ -216,24 +226,50 @@ class Answerer:
         return similarity
 
     def _supporting(
-        self, text: str, markers: tuple[int, ...], shown: list[Hit], similarity: Callable[[str, int], float]
+        self,
+        text: str,
+        markers: tuple[int, ...],
+        shown: list[Hit],
+        similarity: Callable[[str, int], float],
+        question: str,
     ) -> tuple[int, ...]:
         """The markers to keep for a sentence: its own when they support it, else the one shown
         passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
         if markers:
-            support = check_support(
-                text, [shown[n - 1].chunk.text for n in markers], similarity, list(markers), self.thresholds
-            )
+            texts = [shown[n - 1].chunk.text for n in markers]
+            support = check_support(text, texts, similarity, list(markers), self.thresholds, question)
             if support.supported:
                 return markers
         best: tuple[float, int] | None = None
         for n in range(1, len(shown) + 1):
             if n in markers:
                 continue
-            support = check_support(text, [shown[n - 1].chunk.text], similarity, [n], self.thresholds)
+            support = check_support(text, [shown[n - 1].chunk.text], similarity, [n], self.thresholds, question)
             if support.supported and (best is None or support.similarity > best[0]):
                 best = (support.similarity, n)
         return (best[1],) if best else ()
+
+    def _salvage(
+        self,
+        text: str,
+        markers: tuple[int, ...],
+        shown: list[Hit],
+        similarity: Callable[[str, int], float],
+        question: str,
+    ) -> tuple[str, tuple[int, ...], str]:
+        """An unsupported sentence cut back to its longest supported opening clauses ("X met Y on 15
+        September, 2014" -> "X met Y on 15 September" when the year is nowhere in the passage):
+        (kept text, its markers, the dropped rest). Nothing is kept when no opening of at least
+        MIN_SALVAGED_WORDS key words is supported."""
+        cuts = [m.start() for m in re.finditer(r",\s", text)]
+        for cut in reversed(cuts):
+            opening = text[:cut].rstrip()
+            if len(key_words(opening)) < MIN_SALVAGED_WORDS:
+                break
+            cited = self._supporting(opening + ".", markers, shown, similarity, question)
+            if cited:
+                return opening + ".", cited, text[cut + 1 :].strip()
+        return text, (), text
 
     def _decline(
         self,

@@ -67,6 +67,7 @@ class Settings:
     llm_context_tokens: int = 4096
     max_answer_tokens: int = 256
     context_budget_tokens: int = 500  # passages sent to the model, in the model's tokens
+    passage_tokens: int = 100  # one shown passage at most (sentences around the best one); 0 = whole chunks
     temperature: float = 0.0
     llm_timeout_s: float = 120.0
     min_evidence: float = 0.0  # evidence gate cosine; 0 = the calibrated default
@@ -94,6 +95,8 @@ class Settings:
         for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "embed_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.passage_tokens < 0:
+            raise ConfigError(f"passage_tokens={self.passage_tokens} must be 0 (whole chunks) or more")
         if self.chunk_tokens > 480:
             raise ConfigError(
                 f"chunk_tokens={self.chunk_tokens} must stay under the embedder's 512-token limit (<= 480)"
