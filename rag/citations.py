@@ -2,7 +2,10 @@
 
 A sentence is supported by a passage when every number in it appears in the passage, most of its
 names appear there (fuzzy, so "Russia" finds "Rusia"), and either enough of its key words appear or
-the two are close in the embedder's (cross-lingual) space.
+the two are close in the embedder's (cross-lingual) space. Numbers the question itself contains,
+and capitalised words the question writes in lower case, are not claims of the answer (a model
+restating "as Deputy Foreign Minister" in English over Indonesian passages adds nothing to check), so
+they count as found; a name the question brings ("What did Trump say ...") must be in the passage.
 """
 
 from __future__ import annotations
@@ -145,21 +148,24 @@ def check_support(
     similarity: Callable[[str, int], float],
     passage_ids: list[int],
     thresholds: GroundingThresholds | None = None,
+    question: str = "",
 ) -> Support:
-    """Does the union of ``passages`` support ``sentence``? ``similarity(sentence, i)`` is the
-    embedder cosine between the sentence and passage ``passage_ids[i]``."""
+    """Does the union of ``passages`` support ``sentence``, written to answer ``question``?
+    ``similarity(sentence, i)`` is the embedder cosine between the sentence and passage
+    ``passage_ids[i]``."""
     thresholds = thresholds or GroundingThresholds()
     joined = " ".join(passages)
     passage_numbers = set(_numbers(joined))
     numbers = _numbers(sentence)
-    numbers_ok = all(n in passage_numbers for n in numbers)
+    numbers_ok = all(n in passage_numbers or n in _numbers(question) for n in numbers)
     vocabulary = {w.lower() for w in _WORD.findall(joined)}
+    # words the question writes in lower case: a model capitalising them ("Deputy Foreign Minister")
+    # makes no new name; a name the question itself brings must still be found in the passage
+    asked = {w for w in _WORD.findall(question) if w.islower()}
     sentence_names = names(sentence)
-    name_overlap = (
-        sum(_fuzzy_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names) / len(sentence_names)
-        if sentence_names
-        else 1.0
-    )
+    in_passage = [_fuzzy_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names]
+    found = sum(hit or n in asked for n, hit in zip(sentence_names, in_passage, strict=True))
+    name_overlap = found / len(sentence_names) if sentence_names else 1.0
     words = key_words(sentence)
     word_overlap = (sum(_fuzzy_in(w, vocabulary, 0.85) for w in words) / len(words)) if words else 0.0
     sim = max((similarity(sentence, pid) for pid in passage_ids), default=0.0)
@@ -167,7 +173,8 @@ def check_support(
         return Support(False, False, name_overlap, word_overlap, sim, "a number in the sentence is not in the passage")
     if name_overlap < thresholds.min_name_overlap:
         return Support(False, True, name_overlap, word_overlap, sim, "names in the sentence are not in the passage")
-    anchored = bool(numbers) or (bool(sentence_names) and name_overlap > 0)
+    # anchored: the passage itself holds a number or a name of the sentence (not only the question)
+    anchored = any(n in passage_numbers for n in numbers) or any(in_passage)
     if (
         word_overlap >= thresholds.min_word_overlap
         or sim >= thresholds.min_similarity
