@@ -7,6 +7,7 @@ it when no sentence of the reply is supported by the passage it cites.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -197,11 +198,12 @@ class Answerer:
             text = strip_stray_brackets(sentence.text).strip()
             if not text:
                 continue
-            cited = self._supporting(text, valid, shown, similarity, prepared.standalone)
-            if not cited:
-                text, cited, tail = self._salvage(text, valid, shown, similarity, prepared.standalone)
-                if tail:
-                    dropped_sentences.append(tail)
+            supporting = functools.partial(
+                self._supporting, markers=valid, shown=shown, similarity=similarity, question=prepared.standalone
+            )
+            text, cited, dropped = _supported_part(text, supporting)
+            if dropped:
+                dropped_sentences.append(dropped)
             if cited:
                 kept.append((text, cited))
         if not kept:
@@ -248,28 +250,6 @@ class Answerer:
             if support.supported and (best is None or support.similarity > best[0]):
                 best = (support.similarity, n)
         return (best[1],) if best else ()
-
-    def _salvage(
-        self,
-        text: str,
-        markers: tuple[int, ...],
-        shown: list[Hit],
-        similarity: Callable[[str, int], float],
-        question: str,
-    ) -> tuple[str, tuple[int, ...], str]:
-        """An unsupported sentence cut back to its longest supported opening clauses ("X met Y on 15
-        September, 2014" -> "X met Y on 15 September" when the year is nowhere in the passage):
-        (kept text, its markers, the dropped rest). Nothing is kept when no opening of at least
-        MIN_SALVAGED_WORDS key words is supported."""
-        cuts = [m.start() for m in re.finditer(r",\s", text)]
-        for cut in reversed(cuts):
-            opening = text[:cut].rstrip()
-            if len(key_words(opening)) < MIN_SALVAGED_WORDS:
-                break
-            cited = self._supporting(opening + ".", markers, shown, similarity, question)
-            if cited:
-                return opening + ".", cited, text[cut + 1 :].strip()
-        return text, (), text
 
     def _decline(
         self,
@@ -352,6 +332,24 @@ class Answerer:
             return self.finalize(prepared, "".join(self.generate(prepared)))
 
         return RunnableLambda(prepare) | RunnableLambda(respond)
+
+
+def _supported_part(text: str, supporting: Callable[[str], tuple[int, ...]]) -> tuple[str, tuple[int, ...], str]:
+    """(kept text, its markers, dropped text) for one sentence of the answer: the whole sentence
+    when a shown passage supports it, else its longest supported opening clauses ("X met Y on 15
+    September, 2014" -> "X met Y on 15 September" when the year is in no passage), else nothing.
+    An opening must keep MIN_SALVAGED_WORDS key words."""
+    cited = supporting(text)
+    if cited:
+        return text, cited, ""
+    for cut in reversed([m.start() for m in re.finditer(r",\s", text)]):
+        opening = text[:cut].rstrip() + "."
+        if len(key_words(opening)) < MIN_SALVAGED_WORDS:
+            break
+        cited = supporting(opening)
+        if cited:
+            return opening, cited, text[cut + 1 :].strip()
+    return text, (), text
 
 
 def _with_markers(text: str, markers: tuple[int, ...]) -> str:
