@@ -52,7 +52,6 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.params = params
-        self._word_sets: dict[int, frozenset[str]] = {}
         self._last_query: tuple[str, np.ndarray] | None = None
         sample = " ".join(c.text for c in index.chunks[:: max(1, len(index.chunks) // 50)][:50])
         self.corpus_language = detect_language(sample, fallback="")
@@ -103,11 +102,12 @@ class Retriever:
         else:
             ranked = self._fuse(dense, lexical, self.bm25_weight_for(query))
         hits: list[Hit] = []
-        kept_rows: list[int] = []
+        kept: list[frozenset[str]] = []  # the words of each kept chunk, for the near-duplicate test
         for row, score in ranked:
-            if any(self._near_duplicate(row, other) for other in kept_rows):
+            words = frozenset(_WORD.findall(self.index.chunks[row].text.lower()))
+            if any(_near_duplicate(words, other) for other in kept):
                 continue
-            kept_rows.append(row)
+            kept.append(words)
             hits.append(Hit(self.index.chunks[row], score, len(hits) + 1, mode, details.get(row, {})))
             if len(hits) == k:
                 break
@@ -139,15 +139,9 @@ class Retriever:
                     fused[row] = fused.get(row, 0.0) + bm25_weight * score / top
         return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
-    def _words(self, row: int) -> frozenset[str]:
-        words = self._word_sets.get(row)
-        if words is None:
-            words = frozenset(_WORD.findall(self.index.chunks[row].text.lower()))
-            self._word_sets[row] = words
-        return words
 
-    def _near_duplicate(self, a: int, b: int) -> bool:
-        wa, wb = self._words(a), self._words(b)
-        if not wa or not wb:
-            return False
-        return len(wa & wb) / len(wa | wb) >= NEAR_DUPLICATE_JACCARD
+def _near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Word-set Jaccard similarity of two chunks at or above NEAR_DUPLICATE_JACCARD."""
+    if not a or not b:
+        return False
+    return len(a & b) / len(a | b) >= NEAR_DUPLICATE_JACCARD
