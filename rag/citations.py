@@ -161,7 +161,7 @@ def check_support(
     vocabulary = {w.lower() for w in _WORD.findall(joined)}
     # words the question writes in lower case: a model capitalising them ("Deputy Foreign Minister")
     # makes no new name; a name the question itself brings must still be found in the passage
-    asked = {w for w in _WORD.findall(question) if w.islower()}
+    asked = {w for w in re.findall(r"[\w\-]+", question) if w.islower()}  # split as names() splits
     sentence_names = names(sentence)
     in_passage = [_fuzzy_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names]
     found = sum(hit or n in asked for n, hit in zip(sentence_names, in_passage, strict=True))

@@ -187,7 +187,8 @@ def test_words_of_the_question_are_not_new_names_but_its_own_names_must_be_found
         return 0.81  # close, as a translation is; too far to support a sentence without anchors
 
     asked = "Who became deputy foreign minister for counter-terrorism in 2015?"
-    assert check_support(sentence, passage, similarity, [1], question=asked).supported
+    support = check_support(sentence, passage, similarity, [1], question=asked)
+    assert support.supported and support.name_overlap == 1.0  # "Counter-Terrorism" too
     assert not check_support(sentence, passage, similarity, [1]).supported  # capitalised words, not found
     claim = ["Alexander Grushko mengatakan tidak ada agenda positif dengan NATO."]
     invented = "Donald Trump said NATO had no positive agenda."
