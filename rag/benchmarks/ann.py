@@ -8,7 +8,6 @@ search_vectors, one OpenMP thread, as served.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.benchmarks.common import loglog_figure, write_json
+from rag.benchmarks.common import latency_stats, loglog_figure, write_json
 
 NOISE = 0.04
 
@@ -91,15 +90,13 @@ def run(
                 if exact_ids is None:
                     exact_ids = found
                 recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, exact_ids, strict=True)]))
-                latencies.sort()
                 row = {
                     "vectors": n,
                     "index": name,
                     "build_s": round(build_s, 2),
                     "memory_mb": round(memory_mb, 1),
                     "float_vectors_on_disk_mb": round(vectors.nbytes / 1e6, 1) if rescored else 0.0,
-                    "median_ms": round(statistics.median(latencies), 3),
-                    "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+                    **latency_stats(latencies, 3),
                     "recall@10_vs_exact": round(recall, 4),
                 }
                 rows.append(row)

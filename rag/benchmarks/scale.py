@@ -10,7 +10,6 @@ once; the timed search re-uses the vector, and query embedding is timed apart.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag.benchmarks.ann import synthetic
-from rag.benchmarks.common import loglog_figure, peak_rss_mb, write_json
+from rag.benchmarks.common import latency_stats, loglog_figure, peak_rss_mb, write_json
 from rag.settings import Settings
 
 
@@ -45,14 +44,14 @@ def run(
     import faiss
 
     from rag.bm25 import BM25Index, Tokenizer
-    from rag.index_store import LoadedIndex, build_vector_index, is_exact, search_vectors
+    from rag.index_store import LoadedIndex, build_vector_index, is_exact, search_vectors, stored_vectors
     from rag.pipeline import Pipeline, retrieval_params
     from rag.retrieve import Retriever
     from rag.types import Chunk
 
     pipeline = Pipeline(settings)
     source = pipeline.index
-    base = np.stack([source.vector(i) for i in range(len(source.chunks))])
+    base = stored_vectors(source)
     embedder = pipeline.embedder
     picked = questions[:queries]
     started = time.perf_counter()
@@ -91,7 +90,7 @@ def run(
                 retriever.search(q, settings.k, "hybrid")
                 latencies.append((time.perf_counter() - t) * 1000)
             del reference
-            latencies.sort()
+            search = latency_stats(latencies)
             row = {
                 "chunks": n,
                 "vector_index": type(index).__name__ + (" + exact rescoring" if exact is not None else ""),
@@ -100,9 +99,9 @@ def run(
                 "memory_vectors_mb": _mb(len(faiss.serialize_index(index))),
                 "float_vectors_on_disk_mb": _mb(vectors.nbytes) if exact is not None else 0.0,
                 "memory_bm25_mb": _mb(_bm25_bytes(bm25)),
-                "hybrid_search_median_ms": round(statistics.median(latencies), 2),
-                "hybrid_search_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
-                "with_query_embedding_median_ms": round(statistics.median(latencies) + embed_ms, 2),
+                "hybrid_search_median_ms": search["median_ms"],
+                "hybrid_search_p95_ms": search["p95_ms"],
+                "with_query_embedding_median_ms": round((search["median_ms"] or 0.0) + embed_ms, 2),
                 "dense_recall@10_vs_exact": round(float(np.mean(recalls)), 4),
                 "process_peak_rss_mb": round(peak_rss_mb()),
             }
