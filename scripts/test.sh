@@ -16,5 +16,6 @@ fi
 .venv/bin/ruff check rag ui tests
 .venv/bin/ruff format --check rag ui tests
 .venv/bin/mypy
+.venv/bin/lint-imports  # the layering (pyproject.toml): edges > tools > composition root > settings > models > steps > core
 # The tests themselves run offline: tests/conftest.py refuses every non-loopback connection.
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False .venv/bin/python -m pytest "$@"

@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 
 from rag.settings import REPO_ROOT, Settings
+from rag.steps.ingest import IngestParams
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 SHARED = REPO_ROOT.parent / "shared"
+# chunks small enough that the three short test articles make several each
+SMALL_CHUNKS = IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True)
 _real_connect = socket.socket.connect
 
 
@@ -73,13 +76,14 @@ def fake_retriever(corpus: Path, index: Path, k: int = 3):
     """A real Retriever over a real index of ``corpus``, embedded by the hashing fake."""
     from fakes import HashingEmbedder
 
-    from rag.index_store import load_index
-    from rag.ingest import IngestParams, ingest
-    from rag.retrieve import RetrievalParams, Retriever
+    from rag.pipeline import retrieval_params
+    from rag.steps.index_store import load_index
+    from rag.steps.ingest import ingest
+    from rag.steps.retrieve import Retriever
 
     embedder = HashingEmbedder()
-    ingest(corpus, index, embedder, IngestParams(chunk_tokens=40, bm25_stem=False))
-    return Retriever(load_index(index, embedder.identity()), embedder, RetrievalParams(k=k))
+    ingest(corpus, index, embedder, SMALL_CHUNKS)
+    return Retriever(load_index(index, embedder.identity()), embedder, retrieval_params(Settings(k=k).validated()))
 
 
 def run_rag(*args: str, index: Path, corpus: Path | None = None, stdin: str = ""):

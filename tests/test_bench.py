@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.benchmarks import ann
+from rag.tools.benchmarks import ann
 
 
 def test_ann_bench_rows_and_plot(tmp_path: Path):

@@ -4,13 +4,14 @@ import pytest
 from conftest import fake_retriever
 from fakes import ScriptedChatModel
 
-from rag.chain import Answerer
-from rag.citations import split_answer
-from rag.conversation import standalone_question
-from rag.errors import ConfigError, InputError
-from rag.language import detect_language
-from rag.prompting import load_prompts
+from rag.core.errors import ConfigError, InputError
+from rag.pipeline import answer_params
 from rag.settings import REPO_ROOT, Settings
+from rag.steps.answer.answerer import Answerer
+from rag.steps.answer.grounding import split_answer
+from rag.steps.conversation import standalone_question
+from rag.steps.language import detect_language
+from rag.steps.prompting import load_prompts
 
 
 @pytest.fixture
@@ -21,7 +22,8 @@ def make_answerer(corpus_dir: Path, tmp_path: Path):
         settings = Settings(index_dir=tmp_path / "index", k=3, min_evidence=min_evidence)
         chat = ScriptedChatModel(replies=list(replies))
         # the hashing embedder's cosines are low; grounding here rests on words, names and numbers
-        return Answerer(retriever, chat, settings, count_tokens=lambda t: len(t.split()))
+        prompts = load_prompts(settings.prompts_dir)
+        return Answerer(retriever, retriever.embedder, chat, prompts, lambda t: len(t.split()), answer_params(settings))
 
     return make
 
@@ -97,7 +99,8 @@ def test_question_language_reaches_the_prompt(make_answerer):
 def test_streaming_yields_tokens_then_one_answer(make_answerer):
     answerer = make_answerer("Kerry bertemu Lavrov di Paris [1].")
     events = list(answerer.stream("Siapa yang bertemu Lavrov di Paris?"))
-    assert [e.kind for e in events[:-1]] == ["token"] * (len(events) - 1) and len(events) > 2
+    assert events[0].kind == "evidence" and events[0].prepared.shown
+    assert [e.kind for e in events[1:-1]] == ["token"] * (len(events) - 2) and len(events) > 3
     assert events[-1].kind == "answer"
     assert "".join(e.text for e in events[:-1]) == "Kerry bertemu Lavrov di Paris [1]."
 
@@ -178,7 +181,7 @@ def test_unsupported_closing_clause_is_cut_and_reported(make_answerer):
 
 
 def test_words_of_the_question_are_not_new_names_but_its_own_names_must_be_found():
-    from rag.citations import check_support
+    from rag.steps.answer.grounding import check_support
 
     passage = ["Oleg Syromolotov diangkat menjadi wakil menteri luar negeri untuk kontraterorisme pada 2015."]
     sentence = "Oleg Syromolotov became Deputy Foreign Minister for Counter-Terrorism in 2015."

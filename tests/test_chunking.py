@@ -1,9 +1,9 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_document, split_sentences
-from rag.corpus import normalize_text
-from rag.types import Document
+from rag.steps.chunking import chunk_document, split_sentences
+from rag.steps.corpus import normalize_text
+from rag.core.types import Document
 
 
 def words(text: str) -> int:

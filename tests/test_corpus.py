@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED
 
-from rag.corpus import derive_title, load_corpus, normalize_text
+from rag.steps.corpus import derive_title, load_corpus, normalize_text
 
 
 def test_loads_every_supported_type(tmp_path: Path):

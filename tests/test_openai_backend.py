@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import fake_retriever
 
-from rag.chain import Answerer
-from rag.llm import build_chat_model
+from rag.pipeline import answer_params, llm_params
 from rag.settings import Settings
+from rag.steps.answer.answerer import Answerer
+from rag.steps.llm import build_chat_model, token_counter
+from rag.steps.prompting import load_prompts
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -61,6 +63,16 @@ def server():
     httpd.shutdown()
 
 
+def _answerer(settings: Settings, corpus_dir: Path, tmp_path: Path) -> Answerer:
+    """The answer chain over a fake retriever and the real OpenAI-compatible client."""
+    retriever = fake_retriever(corpus_dir, tmp_path / "index")
+    chat = build_chat_model(llm_params(settings, settings.llm_backend))
+    count = token_counter(chat, settings.llm_model)
+    return Answerer(
+        retriever, retriever.embedder, chat, load_prompts(settings.prompts_dir), count, answer_params(settings)
+    )
+
+
 def test_openai_compatible_endpoint_answers_through_the_same_chain(
     server, corpus_dir: Path, tmp_path: Path, monkeypatch
 ):
@@ -77,7 +89,7 @@ def test_openai_compatible_endpoint_answers_through_the_same_chain(
     from rag.models.tiktoken_provision import provision_tiktoken
 
     provision_tiktoken(tmp_path / "cache" / "tiktoken")
-    answerer = Answerer(fake_retriever(corpus_dir, tmp_path / "index"), build_chat_model(settings), settings)
+    answerer = _answerer(settings, corpus_dir, tmp_path)
     events = list(answerer.stream("Siapa Duta Besar Rusia untuk NATO?"))
     tokens = [e for e in events if e.kind == "token"]
     answer = events[-1].answer
@@ -92,7 +104,7 @@ def test_openai_compatible_endpoint_answers_through_the_same_chain(
 
 
 def test_unreachable_endpoint_is_a_clear_error(corpus_dir: Path, tmp_path: Path):
-    from rag.errors import LLMError
+    from rag.core.errors import LLMError
     from rag.models.tiktoken_provision import provision_tiktoken
 
     settings = Settings(
@@ -105,6 +117,6 @@ def test_unreachable_endpoint_is_a_clear_error(corpus_dir: Path, tmp_path: Path)
         cache_dir=tmp_path / "cache",
     ).validated()
     provision_tiktoken(tmp_path / "cache" / "tiktoken")
-    answerer = Answerer(fake_retriever(corpus_dir, tmp_path / "index"), build_chat_model(settings), settings)
+    answerer = _answerer(settings, corpus_dir, tmp_path)
     with pytest.raises(LLMError, match="the chat model failed: .*Connection"):
         answerer.answer("Siapa Duta Besar Rusia untuk NATO?")

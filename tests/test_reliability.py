@@ -14,21 +14,21 @@ import pytest
 from conftest import run_rag
 from fakes import HashingEmbedder
 
-from rag.index_store import load_index
-from rag.ingest import IngestParams, ingest
 from rag.settings import REPO_ROOT
+from rag.steps.index_store import load_index
+from rag.steps.ingest import IngestParams, ingest
 
 _IMPORTS = """
 import sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from fakes import HashingEmbedder
-from rag.ingest import IngestParams, ingest
+from rag.steps.ingest import IngestParams, ingest
 """
 _INGEST = (
     _IMPORTS
     + """
-ingest(Path({corpus!r}), Path({index!r}), HashingEmbedder(), IngestParams(chunk_tokens=40), rebuild=True)
+ingest(Path({corpus!r}), Path({index!r}), HashingEmbedder(), IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True), rebuild=True)
 print("done", flush=True)
 """
 )
@@ -44,7 +44,12 @@ def _corpus(folder: Path, n: int, version: str) -> None:
 def test_killing_ingest_at_random_moments_leaves_a_loadable_index(tmp_path: Path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     _corpus(corpus, 150, "lama")
-    ingest(corpus, index, HashingEmbedder(), IngestParams(chunk_tokens=40))
+    ingest(
+        corpus,
+        index,
+        HashingEmbedder(),
+        IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True),
+    )
     identity = HashingEmbedder().identity()
     old_ids = {c.chunk_id for c in load_index(index, identity).chunks}
     _corpus(corpus, 200, "baru")
@@ -80,7 +85,12 @@ def test_killing_ingest_at_random_moments_leaves_a_loadable_index(tmp_path: Path
         assert ids  # a real index, with chunks
     assert outcomes.count("killed") >= 10
     # leftovers of killed runs never count as an index and are cleaned by the next complete ingest
-    ingest(corpus, index, HashingEmbedder(), IngestParams(chunk_tokens=40))
+    ingest(
+        corpus,
+        index,
+        HashingEmbedder(),
+        IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True),
+    )
     leftovers = [p.name for p in index.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []
 

@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 from fakes import HashingEmbedder
 
-from rag.bm25 import BM25Index, Tokenizer
-from rag.index_store import load_index
-from rag.ingest import IngestParams, ingest
-from rag.lc_retriever import RagRetriever
-from rag.retrieve import RetrievalParams, Retriever
-from rag.types import Chunk
+from rag.adapters.langchain import RagRetriever
+from rag.core.types import Chunk
+from rag.pipeline import retrieval_params
+from rag.settings import Settings
+from rag.steps.bm25 import BM25Index, Tokenizer
+from rag.steps.index_store import load_index, search_vectors
+from rag.steps.ingest import IngestParams, ingest
+from rag.steps.retrieve import Retriever
 
 PARAMS = IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm25_stopwords=True)
 
@@ -19,7 +21,9 @@ PARAMS = IngestParams(chunk_tokens=40, overlap_sentences=1, bm25_stem=False, bm2
 def retriever(corpus_dir: Path, tmp_path: Path) -> Retriever:
     embedder = HashingEmbedder()
     ingest(corpus_dir, tmp_path / "index", embedder, PARAMS)
-    return Retriever(load_index(tmp_path / "index", embedder.identity()), embedder, RetrievalParams(k=3))
+    return Retriever(
+        load_index(tmp_path / "index", embedder.identity()), embedder, retrieval_params(Settings(k=3).validated())
+    )
 
 
 def test_dense_matches_numpy_brute_force(retriever: Retriever):
@@ -27,7 +31,7 @@ def test_dense_matches_numpy_brute_force(retriever: Retriever):
     n = retriever.index.vectors.ntotal
     matrix = retriever.index.vectors.reconstruct_n(0, n)
     expected = np.argsort(-(matrix @ retriever.embedder.embed_query(query)), kind="stable")[:5]
-    got = [row for row, _ in retriever.dense(query, 5)]
+    got = [row for row, _ in search_vectors(retriever.index.vectors, None, retriever.embedder.embed_query(query), 5)]
     assert sorted(got) == sorted(int(i) for i in expected)
 
 
@@ -68,18 +72,18 @@ def test_bm25_matches_a_reference_implementation():
 
 def test_modes_and_hit_fields(retriever: Retriever):
     for mode in ("dense", "bm25", "hybrid"):
-        hits = retriever.search("Grushko NATO agenda", 3, mode)
+        hits = retriever.search("Grushko NATO agenda", 3, mode).hits
         assert hits and hits[0].chunk.doc_id == "nato.txt"
         assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
         assert all(h.method == mode for h in hits)
         assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
-    hybrid = retriever.search("Grushko NATO agenda", 3, "hybrid")[0]
+    hybrid = retriever.search("Grushko NATO agenda", 3, "hybrid").hits[0]
     assert {"dense", "bm25"} <= set(hybrid.details)
 
 
 def test_rrf_fusion_is_available(retriever: Retriever):
-    rrf = Retriever(retriever.index, retriever.embedder, RetrievalParams(k=3, fusion="rrf"))
-    assert rrf.search("Medvedev sanksi CNBC", 1)[0].chunk.doc_id == "sanksi.txt"
+    rrf = Retriever(retriever.index, retriever.embedder, retrieval_params(Settings(k=3, fusion="rrf").validated()))
+    assert rrf.search("Medvedev sanksi CNBC", 1).hits[0].chunk.doc_id == "sanksi.txt"
 
 
 def test_near_duplicates_collapse(tmp_path: Path):
@@ -91,8 +95,10 @@ def test_near_duplicates_collapse(tmp_path: Path):
     (corpus / "c.txt").write_text("Rusia dan NATO bertemu di Brussel.", encoding="utf-8")
     embedder = HashingEmbedder()
     ingest(corpus, tmp_path / "i", embedder, PARAMS)
-    r = Retriever(load_index(tmp_path / "i", embedder.identity()), embedder, RetrievalParams(k=3))
-    docs = [h.chunk.doc_id for h in r.search("Kerry Lavrov Paris", 3)]
+    r = Retriever(
+        load_index(tmp_path / "i", embedder.identity()), embedder, retrieval_params(Settings(k=3).validated())
+    )
+    docs = [h.chunk.doc_id for h in r.search("Kerry Lavrov Paris", 3).hits]
     assert len([d for d in docs if d in ("a.txt", "b.txt")]) == 1
 
 
@@ -117,13 +123,20 @@ def test_bm25_counts_less_for_a_question_in_another_language(retriever: Retrieve
     assert retriever.bm25_weight_for("Who is the Russian ambassador to NATO?") == full * 0.5
 
 
-def test_a_query_is_embedded_once_for_search_and_evidence(retriever: Retriever, monkeypatch):
+def test_a_search_carries_its_query_vector_and_each_hits_vector_and_cosine(retriever: Retriever, monkeypatch):
     calls: list[str] = []
     real = retriever.embedder.embed_query
     monkeypatch.setattr(retriever.embedder, "embed_query", lambda text: calls.append(text) or real(text))
-    retriever.search("Grushko NATO agenda", 3, "hybrid")
-    vector = retriever.query_vector("Grushko NATO agenda")
-    assert calls == ["Grushko NATO agenda"]
-    np.testing.assert_allclose(vector, real("Grushko NATO agenda"))
-    retriever.query_vector("another question")
-    assert calls[-1] == "another question"
+    result = retriever.search("Grushko NATO agenda", 3, "hybrid")
+    assert calls == ["Grushko NATO agenda"]  # embedded once, kept nowhere but in the result
+    np.testing.assert_allclose(result.query_vector, real("Grushko NATO agenda"))
+    assert result.vectors.shape == (len(result.hits), retriever.embedder.dim)
+    for hit, vector in zip(result.hits, result.vectors, strict=True):
+        assert hit.details["cosine"] == pytest.approx(float(vector @ result.query_vector), abs=1e-6)
+    assert result.evidence == pytest.approx(max(h.details["cosine"] for h in result.hits), abs=1e-6)
+
+
+def test_a_bm25_search_without_a_vector_embeds_nothing(retriever: Retriever, monkeypatch):
+    monkeypatch.setattr(retriever.embedder, "embed_query", lambda text: pytest.fail("embedded"))
+    result = retriever.search("Grushko NATO agenda", 3, "bm25")
+    assert result.hits and result.query_vector is None and result.evidence == 0.0

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 from rag.settings import Settings, load_settings
 
 

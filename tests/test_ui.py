@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from fakes import EchoChatModel, HashingEmbedder
 
-from rag.errors import ConfigError
+from rag.core.choices import LLMBackend
+from rag.core.errors import ConfigError
 from rag.pipeline import Pipeline
-from rag.settings import BUNDLED_LLM, REPO_ROOT, Settings
+from rag.settings import REPO_ROOT, Settings
 from ui.app import launch, safe_upload_name, save_uploads
-from ui.render import answer_markdown, sources_html
+from ui.html import answer_markdown, sources_html
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 HOSTILE = "Catatan redaksi <script>window.__pwned = 1; alert('x')</script> <b>tebal</b> selesai."
@@ -46,9 +47,7 @@ def app_url(tmp_path_factory):
         min_evidence=0.05,
         cache_dir=root / "cache",
     ).validated()
-    pipeline = Pipeline(settings)
-    pipeline._embedder = HashingEmbedder()
-    pipeline._chat_models[("local", BUNDLED_LLM)] = EchoChatModel()
+    pipeline = Pipeline(settings, embedder=HashingEmbedder(), chat_models={LLMBackend.LOCAL: EchoChatModel()})
     pipeline.ingest()
     from rag.models.tiktoken_provision import provision_tiktoken
 
@@ -62,9 +61,7 @@ def test_gradio_client_streams_an_answer_with_citations(app_url: str):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
-    job = client.submit(
-        "Siapa Duta Besar Rusia untuk NATO?", [], "hybrid", 3, f"local: {BUNDLED_LLM}", api_name="/chat"
-    )
+    job = client.submit("Siapa Duta Besar Rusia untuk NATO?", [], "hybrid", 3, "local", api_name="/chat")
     updates = list(job)
     assert len(updates) >= 3  # the question, streamed tokens, the checked answer
     _, chat, sources = job.result()
@@ -83,7 +80,7 @@ def test_document_text_is_escaped_in_the_page(app_url: str):
 
 
 def test_render_escapes_documents_and_model_text():
-    from rag.types import Answer, Chunk, Citation, Document
+    from rag.core.types import Answer, Chunk, Citation, Document
 
     doc = Document("h.txt", HOSTILE, "<i>title</i>", "h.txt")
     chunk = Chunk("h.txt#0-10", "h.txt", 0, len(HOSTILE), HOSTILE, "<i>title</i>")

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.errors import ConfigError, InputError, RagError
+from rag.core.choices import LLMBackend, Mode
+from rag.core.errors import ConfigError, InputError, LLMError, RagError
+from rag.core.types import Answer
 from rag.pipeline import Pipeline
-from rag.types import Answer
-from ui.render import CSS, HEAD, answer_markdown, escape_markdown, sources_html, streaming_markdown
+from rag.steps.answer.answerer import EventKind
+from ui.html import CSS, HEAD, answer_markdown, escape_markdown, sources_html, streaming_markdown
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +49,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def llm_choices(pipeline: Pipeline) -> list[str]:
-    s = pipeline.settings
-    choices = [f"{s.llm_backend}: {s.llm_model}"]
-    if s.llm_backend != "local":
-        from rag.settings import BUNDLED_LLM
-
-        choices.append(f"local: {BUNDLED_LLM}")
-    return choices
+def llm_choices(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """(label, backend) for the configured LLM and, when that is an endpoint, the bundled local one."""
+    backends = [pipeline.settings.llm_backend] + [b for b in LLMBackend if b == LLMBackend.LOCAL]
+    return [(f"{b.value}: {pipeline.llm_model_for(b)}", b.value) for b in dict.fromkeys(backends)]
 
 
-def status_line(pipeline: Pipeline, llm: str) -> str:
+def status_line(pipeline: Pipeline, backend: str) -> str:
+    llm = pipeline.llm_model_for(LLMBackend.parse(backend, "llm_backend"))
     index = pipeline.index
     counts = index.manifest.get("counts", {})
     return (
         f"**Index** `{index.folder}` · {counts.get('documents', 0)} articles, {counts.get('chunks', 0)} passages · "
-        f"**Embedder** `{pipeline.settings.embedder}` · **LLM** `{llm}`"
+        f"**Embedder** `{pipeline.settings.embedder}` · **LLM** `{backend}: {llm}`"
     )
 
 
@@ -110,10 +109,6 @@ def build_app(pipeline: Pipeline):
     choices = llm_choices(pipeline)
     documents = lambda: pipeline.index.documents  # noqa: E731 - re-read after every ingest
 
-    def answerer_for(mode: str, k: float, llm: str):
-        backend, _, model = llm.partition(": ")
-        return pipeline.answerer(mode=mode, k=int(k), backend=backend, model=model)
-
     def respond(message: str, chat: list[dict[str, Any]], session: Session, mode: str, k: float, llm: str):
         chat = list(chat or [])
         question = (message or "").strip()
@@ -124,14 +119,16 @@ def build_app(pipeline: Pipeline):
         partial = ""
         try:
             answer = None
-            for event in answerer_for(mode, k, llm).stream(message or "", history=session.history):
-                if event.kind == "token":
+            answerer = pipeline.answerer(mode=mode, k=int(k), backend=llm)
+            for event in answerer.stream(message or "", history=session.history):
+                if event.kind == EventKind.TOKEN:
                     partial += event.text
                     chat[-1] = {"role": "assistant", "content": streaming_markdown(partial)}
                     yield "", chat, session, gr.update()
-                else:
+                elif event.kind == EventKind.ANSWER:
                     answer = event.answer
-            assert answer is not None
+            if answer is None:
+                raise LLMError("the answer chain ended without an answer")
         except InputError as e:
             chat[-1] = {"role": "assistant", "content": f"**Note:** {escape_markdown(str(e))}"}
             yield "", chat, session, gr.update()
@@ -186,7 +183,7 @@ def build_app(pipeline: Pipeline):
             "## Tanya Berita · Ask the news\nAnswers in Indonesian or English from the indexed articles; "
             "every claim cites the passage it came from. Click a **[n]** to open it."
         )
-        status = gr.Markdown(status_line(pipeline, choices[0]), elem_id="status")
+        status = gr.Markdown(status_line(pipeline, choices[0][1]), elem_id="status")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(
@@ -204,9 +201,9 @@ def build_app(pipeline: Pipeline):
                     clear = gr.Button("New conversation", scale=1, elem_id="new-conversation")
                 gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[box], label="Examples")
                 with gr.Accordion("Settings", open=False):
-                    mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retrieval mode")
+                    mode = gr.Radio(list(Mode.values()), value=settings.mode.value, label="Retrieval mode")
                     k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages retrieved")
-                    llm = gr.Dropdown(choices, value=choices[0], label="Language model")
+                    llm = gr.Dropdown(choices, value=choices[0][1], label="Language model")
                 with gr.Accordion("Add articles", open=False):
                     files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), label="Upload files")
                     add = gr.Button("Add to index")

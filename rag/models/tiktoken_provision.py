@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from rag.errors import ModelMissingError
+from rag.core.errors import ModelMissingError
 
 # cache names (sha1 of the URL tiktoken would fetch); litellm ships the files under the same names
 _FILES = {

@@ -1,0 +1,275 @@
+"""The `rag` subcommands: each imports what it needs. Results to stdout, logs and progress to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.cli.exits import EXIT_STALE
+from rag.core.errors import InputError, RagError, UsageError
+
+
+def cmd_models(args, settings) -> int:
+    from rag.models.provision import provision
+    from rag.pipeline import model_request
+
+    for line in provision(model_request(settings), only=args.only, force=args.rebuild):
+        print(line)
+    return 0
+
+
+def _progress_bar(description: str):
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=description, unit="chunk", file=sys.stderr, disable=None)
+        bar["bar"].n = done
+        bar["bar"].refresh()
+        if done >= total:
+            bar["bar"].close()
+
+    return update
+
+
+def cmd_ingest(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings)
+    report = pipeline.ingest(rebuild=args.rebuild, check_only=args.check, progress=_progress_bar("embedding"))
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        for s in report.skipped:
+            print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+        verb = "would change" if args.check else "changed"
+        print(
+            f"{report.index_dir}: {report.total_documents} documents, {report.total_chunks} chunks; "
+            f"{verb}: +{len(report.added)} ~{len(report.changed)} -{len(report.removed)}; "
+            f"embedded {report.embedded_chunks} chunks in {report.seconds:.1f} s"
+            + (f" (full build: {report.rebuild_reason})" if report.full_rebuild and not args.check else "")
+        )
+    if args.check and report.stale:
+        return EXIT_STALE
+    return 0
+
+
+def _questions(args) -> list[str] | Iterator[str]:
+    from rag.core.questions import read_questions
+
+    if args.questions and args.question:
+        raise UsageError("give either a QUESTION or --questions FILE, not both")
+    if args.questions:
+        return read_questions(args.questions)
+    if args.question is None:
+        raise UsageError("give a QUESTION or --questions FILE")
+    return [args.question]
+
+
+def cmd_search(args, settings) -> int:
+    from rag.pipeline import Pipeline
+    from rag.steps.question import clean_question
+
+    questions = _questions(args)  # usage errors before anything loads
+    retriever = Pipeline(settings).retriever
+    for question in questions:
+        try:
+            hits = retriever.search(
+                clean_question(question, settings.max_question_chars), settings.k, settings.mode
+            ).hits
+        except InputError as e:
+            if not args.json:
+                raise
+            print(json.dumps({"question": question, "hits": [], "error": str(e)}, ensure_ascii=False), flush=True)
+            continue
+        if args.json:
+            print(
+                json.dumps({"question": question, "hits": [h.to_json() for h in hits]}, ensure_ascii=False), flush=True
+            )
+        else:
+            print(f"? {question}")
+            for h in hits:
+                snippet = " ".join(h.chunk.text.split())[:160]
+                print(
+                    f"{h.rank:>2}. [{h.score:.4f} {h.method}] {h.chunk.title} ({h.chunk.doc_id} {h.chunk.start}-{h.chunk.end})"
+                )
+                print(f"    {snippet}")
+    return 0
+
+
+def cmd_ask(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    questions = _questions(args)  # usage errors before anything loads
+    answerer = Pipeline(settings).answerer()
+    for question in questions:
+        if args.json:
+            answer = answerer.answer(question)
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            _stream_to_terminal(answerer, question, [])
+    return 0
+
+
+def _stream_to_terminal(answerer, question: str, history: list[tuple[str, str]]):
+    """Print tokens as they come, then the checked answer with its sources; returns the Answer."""
+    from rag.cli.terminal import answer_plain_text
+    from rag.steps.answer.answerer import EventKind
+
+    answer = None
+    for event in answerer.stream(question, history=history):
+        if event.kind == EventKind.TOKEN:
+            print(event.text, end="", flush=True)
+        elif event.kind == EventKind.ANSWER:
+            answer = event.answer
+    print()
+    if answer is not None:
+        print(answer_plain_text(answer))
+    return answer
+
+
+def cmd_chat(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    answerer = Pipeline(settings).answerer()
+    history: list[tuple[str, str]] = []
+    print("Ask about the corpus (empty line or Ctrl-D to leave).", file=sys.stderr)
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        try:
+            answer = _stream_to_terminal(answerer, question, history)
+        except InputError as e:  # a bad question ends nothing: say why and ask again
+            print(f"error: {e}", file=sys.stderr)
+            continue
+        if answer is not None:
+            history.append((question, answer.text))
+    return 0
+
+
+def cmd_eval(args, settings) -> int:
+    import time
+
+    from rag.settings import REPO_ROOT
+    from rag.tools.evaluation.evaluate import evaluate
+
+    eval_set = args.eval_set
+    if args.bench is None and eval_set is None:
+        eval_set = REPO_ROOT / "eval" / "questions.jsonl"
+    name = args.bench.name if args.bench else eval_set.stem
+    out = args.out or REPO_ROOT / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
+    run, paths = evaluate(
+        settings,
+        eval_set=eval_set,
+        bench=args.bench,
+        configs=configs,
+        answers=args.answers,
+        out_dir=out,
+        progress=_progress_bar,
+    )
+    from rag.tools.evaluation.report import render_markdown
+
+    print(render_markdown(run))
+    print(f"report: {paths['markdown']}", file=sys.stderr)
+    return 0
+
+
+def _bench_ingest(args, settings, out: Path) -> None:
+    from rag.settings import REPO_ROOT
+    from rag.tools.benchmarks.ingest import run
+
+    if args.corpora:
+        corpora = [Path(c.strip()) for c in args.corpora.split(",") if c.strip()]
+    else:
+        facqa = REPO_ROOT.parent / "shared" / "bench" / "facqa"
+        corpora = [settings.corpus_dir, *([facqa] if facqa.is_dir() else [])]
+    missing = [str(c) for c in corpora if not c.exists()]
+    if missing:
+        raise InputError(f"no such corpus: {', '.join(missing)}")
+    run(settings, corpora, rounds=args.rounds, out=out)
+
+
+def _bench_search(args, settings, out: Path) -> None:
+    from rag.tools.benchmarks.common import questions_from
+    from rag.tools.benchmarks.search import run
+
+    run(settings, questions=questions_from(args.questions) if args.questions else None, rounds=args.rounds, out=out)
+
+
+def _bench_scale(args, settings, out: Path) -> None:
+    from rag.settings import REPO_ROOT
+    from rag.tools.benchmarks.common import questions_from
+    from rag.tools.benchmarks.scale import plot, run
+
+    questions = questions_from(args.questions or REPO_ROOT / "eval" / "questions.jsonl")
+    rows = run(settings, _sizes(args), questions=questions, queries=args.queries, out=out)
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+
+
+def _bench_answer(args, settings, out: Path) -> None:
+    from rag.tools.benchmarks.answer import run
+
+    run(settings, out=out)
+
+
+def _bench_ann(args, settings, out: Path) -> None:
+    from rag.tools.benchmarks.ann import plot, run_on_index
+
+    rows = run_on_index(settings, _sizes(args), queries=args.queries, out=out)
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+
+
+def _sizes(args) -> list[int]:
+    try:
+        return [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError as e:
+        raise UsageError(f"--sizes must be comma-separated numbers of chunks, got {args.sizes!r}") from e
+
+
+BENCHMARKS: dict[str, Callable[[Any, Any, Path], None]] = {
+    "ingest": _bench_ingest,
+    "search": _bench_search,
+    "answer": _bench_answer,
+    "scale": _bench_scale,
+    "ann": _bench_ann,
+}
+
+
+def cmd_bench(args, settings) -> int:
+    import time
+
+    from rag.settings import REPO_ROOT
+
+    out = args.out or REPO_ROOT / "runs" / f"bench-{args.which}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    BENCHMARKS[args.which](args, settings, out)
+    print(f"written: {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args, settings) -> int:
+    from rag.pipeline import Pipeline
+
+    try:
+        from ui.app import serve
+    except ImportError as e:
+        raise RagError(f"the chat page needs gradio: {e}; run the README's set-up command") from e
+    pipeline = Pipeline(settings)
+    if not args.no_ingest:
+        report = pipeline.ingest(progress=_progress_bar("embedding"))
+        print(f"index: {report.total_documents} documents, {report.total_chunks} chunks", file=sys.stderr)
+    serve(pipeline)
+    return 0

@@ -1,0 +1,1 @@
+"""Plain data and knowledge shared by every layer: types, errors, words, choices, statistics."""

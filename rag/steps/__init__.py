@@ -1,0 +1,1 @@
+"""The pipeline steps, in order: corpus -> chunking -> embedder/bm25 -> index_store -> retrieve -> answer."""

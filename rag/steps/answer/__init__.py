@@ -1,0 +1,1 @@
+"""The answer path: evidence gate -> prompt -> chat model -> grounding -> Answer."""

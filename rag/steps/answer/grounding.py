@@ -1,0 +1,194 @@
+"""Does each sentence of a reply say what the passage it cites says? Keep what is supported.
+
+A sentence is supported by a passage when every number in it appears in the passage, most of its
+names appear there (fuzzy, so "Russia" finds "Rusia"), and either enough of its key words appear or
+the two are close in the embedder's (cross-lingual) space. Numbers the question itself contains,
+and capitalised words the question writes in lower case, are not claims of the answer (a model
+restating "as Deputy Foreign Minister" in English over Indonesian passages adds nothing to check), so
+they count as found; a name the question brings ("What did Trump say ...") must be in the passage.
+
+A sentence citing the wrong passage is re-pointed to the shown passage that supports it; an
+unsupported sentence keeps its longest supported opening clauses, or is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from rag.core.text import key_words, names, vocabulary_of
+from rag.steps.answer.citations import split_answer, strip_stray_brackets
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+# similarity(sentence, n): embedder cosine between a sentence and shown passage n (1-based)
+Similarity = Callable[[str, int], float]
+
+
+@dataclass(frozen=True)
+class GroundingThresholds:
+    """Calibrated on the answers of the default local model to eval/questions.jsonl (docs/EVALUATION.md)."""
+
+    min_word_overlap: float = 0.5  # share of the sentence's key words found in the passage
+    min_similarity: float = 0.86  # cosine that alone supports a sentence without lexical overlap
+    min_anchored_similarity: float = 0.80  # cosine enough when the sentence's names/numbers matched
+    min_name_overlap: float = 0.6
+    fuzzy_name_ratio: float = 0.75
+    min_salvaged_words: int = 3  # an opening cut from an unsupported sentence keeps this many key words
+
+
+@dataclass(frozen=True)
+class Support:
+    supported: bool
+    numbers_ok: bool
+    name_overlap: float
+    word_overlap: float
+    similarity: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """The reply's supported sentences, each with the markers that support it, and what was removed."""
+
+    kept: tuple[tuple[str, tuple[int, ...]], ...]
+    dropped_markers: tuple[str, ...]  # [n] pointing at no shown passage
+    dropped_sentences: tuple[str, ...]  # unsupported sentences or their unsupported ends
+
+
+def ground(
+    raw: str, passages: Sequence[str], similarity: Similarity, question: str, t: GroundingThresholds
+) -> Grounded:
+    """Check every sentence of ``raw`` against the shown ``passages`` (numbered from 1)."""
+    kept: list[tuple[str, tuple[int, ...]]] = []
+    dropped_markers: list[str] = []
+    dropped_sentences: list[str] = []
+    for sentence in split_answer(raw):
+        valid = tuple(n for n in sentence.markers if 1 <= n <= len(passages))
+        dropped_markers.extend(f"[{n}]" for n in sentence.markers if n not in valid)
+        text = strip_stray_brackets(sentence.text).strip()
+        if not text:
+            continue
+
+        def supporting(candidate: str, markers: tuple[int, ...] = valid) -> tuple[int, ...]:
+            return supporting_markers(candidate, markers, passages, similarity, question, t)
+
+        text, cited, dropped = supported_part(text, supporting, t.min_salvaged_words)
+        if dropped:
+            dropped_sentences.append(dropped)
+        if cited:
+            kept.append((text, cited))
+    return Grounded(tuple(kept), tuple(dropped_markers), tuple(dropped_sentences))
+
+
+def supporting_markers(
+    text: str,
+    markers: tuple[int, ...],
+    passages: Sequence[str],
+    similarity: Similarity,
+    question: str,
+    t: GroundingThresholds,
+) -> tuple[int, ...]:
+    """The markers to keep for a sentence: its own when they support it, else the one shown
+    passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
+    if markers:
+        support = check_support(text, [passages[n - 1] for n in markers], similarity, list(markers), t, question)
+        if support.supported:
+            return markers
+    best: tuple[float, int] | None = None
+    for n in range(1, len(passages) + 1):
+        if n in markers:
+            continue
+        support = check_support(text, [passages[n - 1]], similarity, [n], t, question)
+        if support.supported and (best is None or support.similarity > best[0]):
+            best = (support.similarity, n)
+    return (best[1],) if best else ()
+
+
+def supported_part(
+    text: str, supporting: Callable[[str], tuple[int, ...]], min_words: int
+) -> tuple[str, tuple[int, ...], str]:
+    """(kept text, its markers, dropped text) for one sentence of the answer: the whole sentence
+    when a shown passage supports it, else its longest supported opening clauses ("X met Y on 15
+    September, 2014" -> "X met Y on 15 September" when the year is in no passage), else nothing.
+    An opening must keep ``min_words`` key words."""
+    cited = supporting(text)
+    if cited:
+        return text, cited, ""
+    for cut in reversed([m.start() for m in re.finditer(r",\s", text)]):
+        opening = text[:cut].rstrip() + "."
+        if len(key_words(opening)) < min_words:
+            break
+        cited = supporting(opening)
+        if cited:
+            return opening, cited, text[cut + 1 :].strip()
+    return text, (), text
+
+
+def check_support(
+    sentence: str,
+    passages: list[str],
+    similarity: Similarity,
+    passage_ids: list[int],
+    thresholds: GroundingThresholds | None = None,
+    question: str = "",
+) -> Support:
+    """Does the union of ``passages`` support ``sentence``, written to answer ``question``?
+    ``similarity(sentence, i)`` is the embedder cosine between the sentence and passage
+    ``passage_ids[i]``."""
+    thresholds = thresholds or GroundingThresholds()
+    joined = " ".join(passages)
+    passage_numbers = set(_numbers(joined))
+    numbers = _numbers(sentence)
+    numbers_ok = all(n in passage_numbers or n in _numbers(question) for n in numbers)
+    vocabulary = vocabulary_of([joined])
+    # words the question writes in lower case: a model capitalising them ("Deputy Foreign Minister")
+    # makes no new name; a name the question itself brings must still be found in the passage
+    asked = {w for w in re.findall(r"[\w\-]+", question) if w.islower()}  # split as names() splits
+    sentence_names = names(sentence)
+    in_passage = [fuzzy_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names]
+    found = sum(hit or n in asked for n, hit in zip(sentence_names, in_passage, strict=True))
+    name_overlap = found / len(sentence_names) if sentence_names else 1.0
+    words = key_words(sentence)
+    word_overlap = (sum(fuzzy_in(w, vocabulary, 0.85) for w in words) / len(words)) if words else 0.0
+    sim = max((similarity(sentence, pid) for pid in passage_ids), default=0.0)
+    if not numbers_ok:
+        return Support(False, False, name_overlap, word_overlap, sim, "a number in the sentence is not in the passage")
+    if name_overlap < thresholds.min_name_overlap:
+        return Support(False, True, name_overlap, word_overlap, sim, "names in the sentence are not in the passage")
+    # anchored: the passage itself holds a number or a name of the sentence (not only the question)
+    anchored = any(n in passage_numbers for n in numbers) or any(in_passage)
+    if (
+        word_overlap >= thresholds.min_word_overlap
+        or sim >= thresholds.min_similarity
+        or (anchored and sim >= thresholds.min_anchored_similarity)
+    ):
+        return Support(True, True, name_overlap, word_overlap, sim, "")
+    return Support(False, True, name_overlap, word_overlap, sim, "the passage does not say this")
+
+
+def overlap(words: list[str], vocabulary: set[str], ratio: float) -> float | None:
+    """Share of ``words`` found (fuzzily) in ``vocabulary``; None when there are no words."""
+    if not words:
+        return None
+    return sum(fuzzy_in(w, vocabulary, ratio) for w in words) / len(words)
+
+
+def fuzzy_in(word: str, vocabulary: set[str], ratio: float) -> bool:
+    """``word`` is in ``vocabulary``, or a word of it with the same first letter is this similar."""
+    if word in vocabulary:
+        return True
+    return any(
+        abs(len(candidate) - len(word)) <= 3
+        and candidate[:1] == word[:1]
+        and SequenceMatcher(None, word, candidate).ratio() >= ratio
+        for candidate in vocabulary
+    )
+
+
+def _numbers(text: str) -> list[str]:
+    # "17, 600" and "17 600" are how small models sometimes write 17,600
+    text = re.sub(r"(?<=\d)[,.]?\s(?=\d{3}\b)", "", text)
+    return [re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text)]

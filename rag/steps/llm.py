@@ -1,0 +1,183 @@
+"""Chat models behind one LangChain interface: a local GGUF run by llama.cpp, or any
+OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, a llama.cpp server).
+
+The local model keeps one llama.cpp context: a prompt that starts like the previous one re-uses the
+evaluated prefix (llama.cpp's prefix match), so the static system prompt is paid for once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+from rag.core.choices import LLMBackend
+from rag.core.errors import ConfigError, LLMError
+
+log = logging.getLogger(__name__)
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+def to_openai_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    out = []
+    for m in messages:
+        role = _ROLES.get(m.type)
+        if role is None:
+            raise LLMError(f"message type {m.type!r} is not supported; use system, human or ai messages")
+        out.append({"role": role, "content": m.text})
+    return out
+
+
+class LlamaCppChatModel(BaseChatModel):
+    """A GGUF chat model run in-process by llama-cpp-python.
+
+    rope_freq_base is left to the file (0 = read from the GGUF): Qwen2.5 needs 1,000,000, and
+    forcing 10,000 (as langchain-community's ChatLlamaCpp does) silently degrades answers.
+    """
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 2
+    n_batch: int = 512
+    temperature: float = 0.0
+    max_tokens: int = 256
+    stop: list[str] | None = None
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _llama: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def model_post_init(self, context: Any) -> None:
+        from llama_cpp import Llama
+
+        try:
+            self._llama = Llama(
+                model_path=self.model_path,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_batch=self.n_batch,
+                rope_freq_base=0.0,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            raise LLMError(f"cannot load GGUF model {self.model_path}: {e}") from e
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-gguf"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "temperature": kwargs.get("temperature", self.temperature),
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "stop": stop or self.stop,
+        }
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # One llama.cpp context cannot serve two requests at once: callers queue here.
+        with self._lock:
+            try:
+                stream = self._llama.create_chat_completion(
+                    messages=to_openai_messages(messages), stream=True, **self._params(stop, kwargs)
+                )
+                for part in stream:
+                    delta = part["choices"][0]["delta"].get("content")
+                    if delta:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                        if run_manager:
+                            run_manager.on_llm_new_token(delta, chunk=chunk)
+                        yield chunk
+            except ValueError as e:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
+                raise LLMError(f"the local model failed: {e}") from e
+
+
+@dataclass(frozen=True)
+class LLMParams:
+    backend: LLMBackend
+    model: str  # local: the GGUF path; openai: the model name
+    base_url: str  # openai: "" talks to OpenAI itself
+    api_key: str | None  # openai: the key's value (read by the caller); local servers need none
+    threads: int
+    context_tokens: int
+    max_answer_tokens: int
+    temperature: float
+    timeout_s: float
+
+
+def build_chat_model(p: LLMParams) -> BaseChatModel:
+    """The chat model ``p`` asks for (temperature 0 by default)."""
+    if p.backend == LLMBackend.LOCAL:
+        return LlamaCppChatModel(
+            model_path=p.model,
+            n_ctx=p.context_tokens,
+            n_threads=p.threads,
+            temperature=p.temperature,
+            max_tokens=p.max_answer_tokens,
+        )
+    from langchain_openai import ChatOpenAI
+
+    # Local servers (Ollama, vLLM, llama.cpp) accept any key; OpenAI itself needs a real one.
+    key = p.api_key or ("not-needed" if p.base_url else None)
+    if key is None:
+        raise ConfigError("llm_backend=openai without llm_base_url talks to OpenAI and needs an API key")
+    return ChatOpenAI(
+        model=p.model,
+        base_url=p.base_url or None,
+        api_key=key,  # type: ignore[arg-type]
+        temperature=p.temperature,
+        max_completion_tokens=p.max_answer_tokens,
+        timeout=p.timeout_s,
+        max_retries=1,
+        streaming=True,
+    )
+
+
+def token_counter(chat: BaseChatModel, model: str) -> Callable[[str], int]:
+    """Count tokens as the model does: its own tokenizer locally, tiktoken for OpenAI-style models
+    (its files must be in $TIKTOKEN_CACHE_DIR: `rag models --only tiktoken`)."""
+    if isinstance(chat, LlamaCppChatModel):
+        return chat.count_tokens
+    import tiktoken
+
+    try:
+        try:
+            encoding = tiktoken.encoding_for_model(model)
+        except KeyError:  # a model tiktoken does not know (Ollama, vLLM names): OpenAI's common encoding
+            encoding = tiktoken.get_encoding("cl100k_base")
+    except Exception as e:  # tiktoken raises requests' ConnectionError when its file is not cached
+        raise ConfigError(
+            f"tiktoken has no local file for {model!r} ({type(e).__name__}); run `rag models --only tiktoken`"
+        ) from e
+    return lambda text: len(encoding.encode(text, disallowed_special=()))

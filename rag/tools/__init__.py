@@ -1,0 +1,1 @@
+"""Tools over the product: evaluation and benchmarks."""

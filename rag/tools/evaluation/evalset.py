@@ -1,0 +1,97 @@
+"""Evaluation sets. Gold evidence is stored as quotes from the documents (never chunk ids), so
+re-chunking never invalidates a set; quotes are resolved to character spans on load."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.core.errors import InputError
+from rag.core.questions import read_records
+from rag.core.types import Chunk, Document
+
+
+@dataclass(frozen=True)
+class Span:
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass
+class EvalQuestion:
+    qid: str
+    question: str
+    language: str
+    answerable: bool
+    answers: list[str]
+    evidence: list[Span] = field(default_factory=list)  # chunk-level gold (overlap counts as a hit)
+    gold_doc_ids: list[str] = field(default_factory=list)  # document-level gold (benchmarks)
+    multi_doc: bool = False
+
+    def is_relevant(self, chunk: Chunk) -> bool:
+        """The chunk overlaps the gold evidence, or belongs to a gold document."""
+        return chunk.doc_id in self.gold_doc_ids or any(
+            s.doc_id == chunk.doc_id and chunk.start < s.end and s.start < chunk.end for s in self.evidence
+        )
+
+
+def _find_quote(text: str, quote: str) -> tuple[int, int] | None:
+    i = text.find(quote)
+    if i >= 0:
+        return i, i + len(quote)
+    # tolerate whitespace differences between the quote and the normalised text
+    pattern = r"\s+".join(re.escape(part) for part in quote.split())
+    m = re.search(pattern, text)
+    return (m.start(), m.end()) if m else None
+
+
+def load_eval_set(path: Path, documents: dict[str, Document]) -> list[EvalQuestion]:
+    """Questions with gold quotes resolved to spans; any quote not found is an error."""
+    questions: list[EvalQuestion] = []
+    problems: list[str] = []
+    for number, r in enumerate(read_records(path), start=1):
+        spans = []
+        for ev in r.get("evidence", []):
+            doc = documents.get(ev["doc_id"])
+            if doc is None:
+                problems.append(f"{r.get('id')}: document {ev['doc_id']!r} is not in the index")
+                continue
+            found = _find_quote(doc.text, ev["quote"])
+            if found is None:
+                problems.append(f"{r.get('id')}: quote not found in {ev['doc_id']}: {ev['quote'][:60]!r}")
+                continue
+            spans.append(Span(ev["doc_id"], *found))
+        if r.get("answerable", True) and not r.get("evidence") and not r.get("gold_doc_ids"):
+            problems.append(f"{r.get('id')}: answerable but has no evidence")
+        questions.append(
+            EvalQuestion(
+                qid=str(r.get("id", r.get("qid", number))),
+                question=r["question"],
+                language=r.get("language", ""),
+                answerable=bool(r.get("answerable", True)),
+                answers=list(r.get("answers", [])),
+                evidence=spans,
+                gold_doc_ids=list(r.get("gold_doc_ids", [])),
+                multi_doc=bool(r.get("multi_doc", False)),
+            )
+        )
+    if problems:
+        raise InputError(f"eval set {path} is invalid:\n  " + "\n  ".join(problems))
+    return questions
+
+
+def load_benchmark_queries(path: Path) -> list[EvalQuestion]:
+    """FacQA-style queries.jsonl: {"qid", "question", "answers", "gold_doc_ids", "answerable"}."""
+    return [
+        EvalQuestion(
+            qid=r["qid"],
+            question=r["question"],
+            language="id",
+            answerable=bool(r.get("answerable", True)),
+            answers=r.get("answers", []),
+            gold_doc_ids=r.get("gold_doc_ids", []),
+        )
+        for r in read_records(path)
+    ]
