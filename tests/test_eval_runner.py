@@ -8,7 +8,7 @@ from rag.core.choices import LLMBackend
 from rag.core.errors import InputError
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from rag.tools.evaluation.evaluate import evaluate
+from rag.tools.evaluation.evaluate import EvalRequest, evaluate
 
 QUESTIONS = [
     {
@@ -65,14 +65,8 @@ def test_runner_end_to_end_on_a_tiny_set(pipeline: Pipeline, tmp_path: Path, mon
     secret = "sk-never-written-4f2a9c"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     eval_set = write_set(tmp_path / "tiny.jsonl", QUESTIONS)
-    run, paths = evaluate(
-        pipeline.settings,
-        eval_set=eval_set,
-        bench=None,
-        configs=("bm25", "dense", "hybrid"),
-        answers=True,
-        out_dir=tmp_path / "out",
-    )
+    request = EvalRequest(eval_set, None, ("bm25", "dense", "hybrid"), answers=True, out_dir=tmp_path / "out")
+    run, paths = evaluate(pipeline.settings, request)
     assert {p.name for p in paths.values()} == {"report.json", "report.md", "recall_at_k.png", "latency.png"}
     assert run["questions"] == 3 and run["answerable"] == 2
     bm25 = next(r for r in run["retrieval"] if r["name"] == "bm25")
@@ -93,14 +87,7 @@ def test_runner_end_to_end_on_a_tiny_set(pipeline: Pipeline, tmp_path: Path, mon
 def test_an_eval_set_with_a_quote_not_in_the_documents_is_rejected(pipeline: Pipeline, tmp_path: Path):
     bad = [dict(QUESTIONS[0], evidence=[{"doc_id": "nato.txt", "quote": "Grushko tidak pernah berkata ini"}])]
     with pytest.raises(InputError, match="quote not found"):
-        evaluate(
-            pipeline.settings,
-            eval_set=write_set(tmp_path / "bad.jsonl", bad),
-            bench=None,
-            configs=("bm25",),
-            answers=False,
-            out_dir=tmp_path / "out",
-        )
+        evaluate(pipeline.settings, EvalRequest(write_set(tmp_path / "bad.jsonl", bad), None, ("bm25",), False, tmp_path))
 
 
 def test_the_shipped_eval_set_is_valid():
@@ -114,3 +101,24 @@ def test_the_shipped_eval_set_is_valid():
     assert sum(not q.answerable for q in questions) >= 8
     assert {q.language for q in questions} == {"id", "en"}
     assert sum(q.multi_doc for q in questions) >= 3
+
+
+def test_the_held_out_set_is_valid_and_split():
+    from rag.settings import REPO_ROOT
+    from rag.steps.corpus import load_corpus
+    from rag.tools.evaluation.evalset import load_eval_set
+
+    documents = {d.doc_id: d for d in load_corpus(REPO_ROOT / "corpus").documents}
+    questions = load_eval_set(REPO_ROOT / "eval" / "heldout.jsonl", documents)
+    test = [q for q in questions if q.split == "test"]
+    assert len(questions) >= 60 and {q.split for q in questions} == {"dev", "test"}
+    assert sum(not q.answerable for q in test) >= 15
+    assert len({q.kind for q in questions}) == 7
+
+
+def test_split_and_class_breakdown_of_answers(pipeline: Pipeline, tmp_path: Path):
+    rows = [dict(QUESTIONS[0], split="dev", **{"class": "entity_role"}), dict(QUESTIONS[2], split="test")]
+    request = EvalRequest(write_set(tmp_path / "s.jsonl", rows), None, ("bm25",), True, tmp_path / "o", split="dev")
+    run, _ = evaluate(pipeline.settings, request)
+    summary = run["answers"]["summary"]
+    assert summary["questions"] == 1 and set(summary["by_class"]) == {"entity_role"}

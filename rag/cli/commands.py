@@ -160,28 +160,32 @@ def cmd_eval(args, settings) -> int:
     import time
 
     from rag.settings import REPO_ROOT
-    from rag.tools.evaluation.evaluate import evaluate
+    from rag.tools.evaluation.evaluate import EvalRequest, evaluate
+    from rag.tools.evaluation.report import render_markdown
 
     eval_set = args.eval_set
     if args.bench is None and eval_set is None:
         eval_set = REPO_ROOT / "eval" / "questions.jsonl"
     name = args.bench.name if args.bench else eval_set.stem
-    out = args.out or REPO_ROOT / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
-    run, paths = evaluate(
-        settings,
+    request = EvalRequest(
         eval_set=eval_set,
         bench=args.bench,
-        configs=configs,
+        configs=_names(args.configs),
         answers=args.answers,
-        out_dir=out,
-        progress=_progress_bar,
+        out_dir=args.out or REPO_ROOT / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        split=args.split,
+        chains=_names(args.chains or ("ours,langchain" if args.bench else "ours")),
+        sample=args.sample,
+        lookalikes=args.lookalikes,
     )
-    from rag.tools.evaluation.report import render_markdown
-
+    run, paths = evaluate(settings, request, progress=_progress_bar)
     print(render_markdown(run))
     print(f"report: {paths['markdown']}", file=sys.stderr)
     return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
 
 
 def _bench_ingest(args, settings, out: Path) -> None:

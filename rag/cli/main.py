@@ -118,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--configs", default="bm25,dense,hybrid,langchain", help="comma-separated: bm25,dense,hybrid,langchain"
     )
     p.add_argument("--answers", action="store_true", help="also answer every question with the LLM and score it")
+    p.add_argument("--split", choices=("dev", "test"), help="only the questions of this split (held-out sets)")
+    p.add_argument("--chains", help="answer chains, comma-separated: ours,langchain (default: ours; with --bench both)")
+    p.add_argument(
+        "--sample", type=Path, help="--bench --answers: the questions to answer (default eval/<bench>_answers.json)"
+    )
+    p.add_argument(
+        "--lookalikes",
+        type=Path,
+        help="--bench --answers: unanswerable look-alikes (default eval/<bench>_lookalikes.jsonl)",
+    )
     p.add_argument("--out", type=Path, help="output folder (default: runs/<name>-<time>)")
 
     p = sub.add_parser("bench", help="benchmarks that print a table and write JSON")

@@ -3,6 +3,8 @@ re-chunking never invalidates a set; quotes are resolved to character spans on l
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ class EvalQuestion:
     evidence: list[Span] = field(default_factory=list)  # chunk-level gold (overlap counts as a hit)
     gold_doc_ids: list[str] = field(default_factory=list)  # document-level gold (benchmarks)
     multi_doc: bool = False
+    split: str = ""  # "dev" (tune on it) or "test" (report it); "" when the set has no split
+    kind: str = ""  # the question's class in a held-out set ("metadata", "polarity", ...)
 
     def is_relevant(self, chunk: Chunk) -> bool:
         """The chunk overlaps the gold evidence, or belongs to a gold document."""
@@ -75,6 +79,8 @@ def load_eval_set(path: Path, documents: dict[str, Document]) -> list[EvalQuesti
                 evidence=spans,
                 gold_doc_ids=list(r.get("gold_doc_ids", [])),
                 multi_doc=bool(r.get("multi_doc", False)),
+                split=str(r.get("split", "")),
+                kind=str(r.get("class", "")),
             )
         )
     if problems:
@@ -95,3 +101,40 @@ def load_benchmark_queries(path: Path) -> list[EvalQuestion]:
         )
         for r in read_records(path)
     ]
+
+
+def answer_benchmark(
+    queries: list[EvalQuestion], sample: Path, lookalikes: Path | None, split: str | None
+) -> list[EvalQuestion]:
+    """A benchmark's answer set: the questions a sample file names for each split (JSON
+    {"dev": [qid, ...], "test": [...]}), then the unanswerable look-alikes made from them (JSONL
+    {"id", "question", "from_qid", "split", "edit"}), kept to ``split`` when given."""
+    try:
+        splits = json.loads(sample.read_text(encoding="utf-8"))
+        by_split = {name: list(splits[name]) for name in ("dev", "test")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{sample} is not a sample file with 'dev' and 'test' question ids ({e})") from e
+    by_id = {q.qid: q for q in queries}
+    missing = [qid for ids in by_split.values() for qid in ids if qid not in by_id]
+    if missing:
+        raise InputError(f"{sample} names {len(missing)} questions the benchmark lacks, e.g. {missing[:3]}")
+    chosen = [
+        dataclasses.replace(by_id[qid], split=name, kind="original")
+        for name, ids in by_split.items()
+        if split in (None, name)
+        for qid in ids
+    ]
+    for r in read_records(lookalikes) if lookalikes else ():
+        if split in (None, r.get("split")):
+            chosen.append(
+                EvalQuestion(
+                    qid=str(r["id"]),
+                    question=r["question"],
+                    language="id",
+                    answerable=False,
+                    answers=[],
+                    split=str(r.get("split", "")),
+                    kind=f"lookalike:{r.get('edit', '')}",
+                )
+            )
+    return chosen

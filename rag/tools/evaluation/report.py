@@ -53,18 +53,9 @@ def render_markdown(run: dict[str, Any], plots: dict[str, Path] | None = None) -
         lines += ["", "### Where retrieval fails (hybrid, first relevant passage not in the top 3)", ""]
         for miss in misses[:12]:
             lines.append(f"- `{miss['qid']}` {miss['question']} — first relevant rank: {miss['first_relevant_rank']}")
-    answers = run.get("answers")
-    if answers:
-        s = answers["summary"]
-        lines += ["", "## Answers", "", "| measure | value |", "|---|---|"]
-        for key, value in s.items():
-            lines.append(f"| {key} | {value} |")
-        lines += ["", "| id | lang | answerable | declined | correct | answer |", "|---|---|---|---|---|---|"]
-        for r in answers["rows"]:
-            text = r["answer"].replace("|", "\\|").replace("\n", " ")[:160]
-            lines.append(
-                f"| {r['qid']} | {r['language']} | {r['answerable']} | {r['declined']} | {r['correct']} | {text} |"
-            )
+    for key, title in (("answers", "Answers"), ("answers_langchain", "Answers: the textbook LangChain chain")):
+        if run.get(key):
+            lines += _answers_markdown(title, run[key])
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"
@@ -102,3 +93,32 @@ def _plots(out_dir: Path, run: dict[str, Any]) -> dict[str, Path]:
     fig.savefig(paths["latency"], dpi=110)
     plt.close(fig)
     return paths
+
+
+def _answers_markdown(title: str, answers: dict[str, Any]) -> list[str]:
+    s = answers["summary"]
+    lines = ["", f"## {title}", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in s.items() if not isinstance(value, dict)]
+    for group in ("by_class", "by_language"):
+        if s.get(group):
+            lines += [
+                "",
+                f"| {group.removeprefix('by_')} | questions | correct (answerable) | false declines | correct declines |",
+                "|---|---|---|---|---|",
+            ]
+            for name, g in s[group].items():
+                lines.append(
+                    f"| {name} | {g['questions']} | {_pct(g['correct_answerable'])} | {_pct(g['false_declines'])} "
+                    f"| {_pct(g['correct_declines'])} |"
+                )
+    lines += ["", "| id | lang | answerable | declined | correct | answer |", "|---|---|---|---|---|---|"]
+    for r in answers["rows"]:
+        text = r["answer"].replace("|", "\\|").replace("\n", " ")[:160]
+        lines.append(
+            f"| {r['qid']} | {r['language']} | {r['answerable']} | {r['declined']} | {r['correct']} | {text} |"
+        )
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"

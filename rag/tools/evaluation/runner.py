@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag.core.stats import latency_stats
-from rag.core.types import Chunk
+from rag.core.types import Answer, Chunk
 from rag.tools.evaluation.evalset import EvalQuestion
 from rag.tools.evaluation.metrics import mean_metrics, query_metrics
 
@@ -87,18 +87,27 @@ def _span_key(c: Chunk) -> str:
 
 
 def reference_present(text: str, answers: list[str]) -> bool:
-    """A reference answer occurs in the text (case-insensitive, at word boundaries)."""
-    low = text.lower()
-    return any(re.search(r"(?<!\w)" + re.escape(a.lower()), low) for a in answers)
+    """A reference answer starts at a word boundary in the text (case-insensitive; thousands
+    separators and runs of spaces do not matter: "17.600" finds "17,600")."""
+    low = _normalised(text)
+    return any(re.search(r"(?<!\w)" + re.escape(_normalised(a)), low) for a in answers if a.strip())
+
+
+def _normalised(text: str) -> str:
+    text = re.sub(r"(?<=\d)[.,](?=\d{3}\b)", "", text.lower())
+    return " ".join(text.split())
 
 
 def run_answers(
-    answerer, questions: list[EvalQuestion], progress: Callable[[int, int], None] | None = None
+    answer_fn: Callable[[str], Answer],
+    questions: list[EvalQuestion],
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Answer every question with the chain; score correctness, declines, citations and latency."""
+    """Answer every question; score correctness, declines, citations and latency, overall and by
+    class and by language."""
     rows = []
     for i, q in enumerate(questions, start=1):
-        answer = answerer.answer(q.question)
+        answer = answer_fn(q.question)
         cited_ok = [any(q.is_relevant(c.chunk) for c in answer.citations)] if answer.citations and q.answerable else []
         markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
         resolving = [n in {c.n for c in answer.citations} for n in markers]
@@ -107,6 +116,8 @@ def run_answers(
                 "qid": q.qid,
                 "question": q.question,
                 "language": q.language,
+                "split": q.split,
+                "kind": q.kind,
                 "answerable": q.answerable,
                 "answer": answer.text,
                 "declined": answer.declined,
@@ -124,30 +135,51 @@ def run_answers(
         )
         if progress:
             progress(i, len(questions))
+    summary = summarise(rows)
+    summary["by_class"] = {k: summarise(r, brief=True) for k, r in _group(rows, "kind").items() if k}
+    summary["by_language"] = {k: summarise(r, brief=True) for k, r in _group(rows, "language").items() if k}
+    return {"summary": summary, "rows": rows}
+
+
+def summarise(rows: list[dict[str, Any]], brief: bool = False) -> dict[str, Any]:
+    """Correct answers, false and correct declines (shares), and with ``brief`` off citations and latency."""
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
-    generated = [r for r in rows if "first_token_ms" in r["timings"]]
 
     def share(rows_: list[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> float | None:
         return round(sum(1 for r in rows_ if test(r)) / len(rows_), 4) if rows_ else None
 
-    total_markers = sum(r["markers"] for r in rows)
-    summary = {
+    out: dict[str, Any] = {
         "questions": len(rows),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "correct_answerable": share(answerable, lambda r: r["correct"]),
         "false_declines": share(answerable, lambda r: r["declined"]),
         "correct_declines": share(unanswerable, lambda r: r["declined"]),
-        "language_match": share(rows, lambda r: r["answer_language"] == r["language"]),
-        "citations_resolving": round(sum(r["markers_resolving"] for r in rows) / total_markers, 4)
-        if total_markers
-        else None,
-        "citations_on_gold_evidence": share(
-            [r for r in answerable if r["citation_on_gold"] is not None], lambda r: r["citation_on_gold"]
-        ),
-        "median_first_token_ms": latency_stats([r["timings"]["first_token_ms"] for r in generated], 1)["median_ms"],
-        **{f"{k[:-3]}_total_ms": v for k, v in latency_stats([r["timings"]["total_ms"] for r in generated], 1).items()},
-        "llm_calls": len(generated),
     }
-    return {"summary": summary, "rows": rows}
+    if brief:
+        return out
+    generated = [r for r in rows if "first_token_ms" in r["timings"]]
+    total_markers = sum(r["markers"] for r in rows)
+    out.update(
+        {
+            "language_match": share(rows, lambda r: r["answer_language"] == r["language"]),
+            "citations_resolving": round(sum(r["markers_resolving"] for r in rows) / total_markers, 4)
+            if total_markers
+            else None,
+            "citations_on_gold_evidence": share(
+                [r for r in answerable if r["citation_on_gold"] is not None], lambda r: r["citation_on_gold"]
+            ),
+            "median_first_token_ms": latency_stats([r["timings"]["first_token_ms"] for r in generated], 1)["median_ms"],
+            **{f"{k[:-3]}_total_ms": v for k, v in latency_stats([r["timings"]["total_ms"] for r in rows], 1).items()},
+            "llm_calls": len(generated),
+        }
+    )
+    return out
+
+
+def _group(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r[key]), []).append(r)
+    return groups
