@@ -6,6 +6,7 @@ from fakes import ScriptedChatModel
 
 from rag.core.errors import ConfigError, InputError
 from rag.pipeline import answer_params
+from rag.steps.metadata import Articles
 from rag.settings import REPO_ROOT, Settings
 from rag.steps.answer.answerer import Answerer
 from rag.steps.answer.grounding import split_answer
@@ -23,7 +24,9 @@ def make_answerer(corpus_dir: Path, tmp_path: Path):
         chat = ScriptedChatModel(replies=list(replies))
         # the hashing embedder's cosines are low; grounding here rests on words, names and numbers
         prompts = load_prompts(settings.prompts_dir)
-        return Answerer(retriever, retriever.embedder, chat, prompts, lambda t: len(t.split()), answer_params(settings))
+        articles = Articles(retriever.index.documents)
+        count = lambda t: len(t.split())  # noqa: E731
+        return Answerer(retriever, retriever.embedder, chat, prompts, count, answer_params(settings), articles)
 
     return make
 
@@ -197,3 +200,58 @@ def test_words_of_the_question_are_not_new_names_but_its_own_names_must_be_found
     invented = "Donald Trump said NATO had no positive agenda."
     support = check_support(invented, claim, similarity, [1], question="What did Donald Trump say about NATO?")
     assert not support.supported and "names" in support.reason
+
+
+def test_a_grounded_reply_that_names_another_entity_declines(make_answerer):
+    # the passage is about Russia's ambassador to NATO; the question asks about the one to the EU
+    answerer = make_answerer("Alexander Grushko [1].")
+    answer = answerer.answer("Siapa Duta Besar Rusia untuk Uni Eropa?")
+    assert answer.declined and "never mention uni, eropa" in answer.decline_reason
+
+
+def test_a_grounded_reply_that_restates_the_question_declines(make_answerer):
+    answerer = make_answerer("Lavrov dan Kerry bertemu di Paris [1].")
+    answer = answerer.answer("Kapan Lavrov dan Kerry bertemu di Paris?")
+    assert answer.declined and "'when' question" in answer.decline_reason
+
+
+def test_a_flipped_negation_is_not_an_answer(make_answerer):
+    probe = make_answerer()
+    n = shown_index(probe, "Apakah Grushko mengatakan ada agenda positif dengan NATO?", "nato.txt")
+    answerer = make_answerer(f"Grushko mengatakan ada agenda positif dengan NATO [{n}].")
+    answer = answerer.answer("Apakah Grushko mengatakan ada agenda positif dengan NATO?")
+    assert answer.declined and answer.dropped_sentences
+
+
+def test_who_wrote_it_is_answered_from_the_byline_or_declined(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "opini.txt").write_text(
+        "Banjir Jakarta dan tata kota\n\nBanjir kembali merendam Jakarta pada Senin.\n\n"
+        "Dewi Lestari adalah peneliti senior di Pusat Kajian Kota.",
+        encoding="utf-8",
+    )
+    (corpus / "berita.txt").write_text("Gempa di Cianjur\n\nGempa mengguncang Cianjur pada Selasa.", encoding="utf-8")
+    retriever = fake_retriever(corpus, tmp_path / "index")
+    settings = Settings(index_dir=tmp_path / "index", k=3, min_evidence=0.05)
+    prompts = load_prompts(settings.prompts_dir)
+
+    def answerer(*replies: str) -> Answerer:
+        chat = ScriptedChatModel(replies=list(replies))
+        return Answerer(
+            retriever,
+            retriever.embedder,
+            chat,
+            prompts,
+            lambda t: len(t.split()),
+            answer_params(settings),
+            Articles(retriever.index.documents),
+        )
+
+    byline = answerer("Penulisnya adalah Dewi Lestari [1].")
+    answer = byline.answer("Siapa penulis opini tentang banjir Jakarta dan tata kota?")
+    assert not answer.declined and answer.citations[0].chunk.chunk_id == "opini.txt#author"
+    assert answer.citations[0].chunk.text.startswith("Dewi Lestari adalah peneliti senior")
+    none = answerer()  # no reply scripted: the model must not be called
+    answer = none.answer("Siapa penulis berita gempa Cianjur?")
+    assert answer.declined and "do not say who wrote" in answer.decline_reason

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from difflib import SequenceMatcher
 
 WORD = re.compile(r"\w+")
 _NAME = re.compile(r"(?<![\w])([A-Z][\w\-]+)")
@@ -87,3 +88,22 @@ def names(text: str) -> list[str]:
         if word not in stop:
             found.append(word)
     return found
+
+
+def overlap(words: list[str], vocabulary: set[str], ratio: float) -> float | None:
+    """Share of ``words`` found (fuzzily) in ``vocabulary``; None when there are no words."""
+    if not words:
+        return None
+    return sum(fuzzy_in(w, vocabulary, ratio) for w in words) / len(words)
+
+
+def fuzzy_in(word: str, vocabulary: set[str], ratio: float) -> bool:
+    """``word`` is in ``vocabulary``, or a word of it with the same first letter is this similar."""
+    if word in vocabulary:
+        return True
+    return any(
+        abs(len(candidate) - len(word)) <= 3
+        and candidate[:1] == word[:1]
+        and SequenceMatcher(None, word, candidate).ratio() >= ratio
+        for candidate in vocabulary
+    )

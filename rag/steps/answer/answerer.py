@@ -21,13 +21,16 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from rag.core.choices import Mode
 from rag.core.errors import LLMError
 from rag.core.types import Answer, Citation, Hit
+from rag.steps.answer.answers_question import foreign_names, missing_kind
 from rag.steps.answer.citations import with_markers
 from rag.steps.answer.gate import GateDecision, GateParams, evidence_gate
 from rag.steps.answer.grounding import Grounded, GroundingThresholds, ground
+from rag.steps.answer.metadata_passages import metadata_passages
 from rag.steps.conversation import HistoryTurns, standalone_question
 from rag.steps.embedder import Embedder
 from rag.steps.focus import focus_hits
 from rag.steps.language import detect_language
+from rag.steps.metadata import Articles
 from rag.steps.prompting import Prompts, fit_budget, user_message
 from rag.steps.question import clean_question
 from rag.steps.retrieve import Retrieval, Retriever
@@ -84,7 +87,10 @@ class Answerer:
         prompts: Prompts,
         count_tokens: Callable[[str], int],
         params: AnswerParams,
+        articles: Articles | None = None,
     ) -> None:
+        """``articles``: the indexed articles (their text and own metadata) that hits come from."""
+        self.articles = articles or Articles({})
         self.retriever = retriever
         self.embedder = embedder
         self.chat = chat
@@ -104,7 +110,10 @@ class Answerer:
         hits = list(retrieval.hits)
         if gate.passed and retrieval.query_vector is not None:  # a declined question shows the closest passages whole
             hits = focus_hits(hits, retrieval.query_vector, self.embedder, self.count_tokens, p.passage_tokens)
-        shown = fit_budget(hits, self.count_tokens, p.context_budget_tokens)
+        about = metadata_passages(question, retrieval.hits, self.articles)
+        if gate.passed and about.missing:
+            gate = GateDecision(False, gate.evidence, about.missing)
+        shown = fit_budget([*about.hits, *hits], self.count_tokens, p.context_budget_tokens)
         user = user_message(self.prompts, question, language, shown, history)
         messages = (SystemMessage(self._system), HumanMessage(user))
         retrieve_ms = (time.perf_counter() - started) * 1000
@@ -122,7 +131,7 @@ class Answerer:
 
     def finalize(self, prepared: Prepared, raw: str, first_token_ms: float | None = None) -> Answer:
         """The checked Answer for the model's reply ``raw``."""
-        vectors = prepared.retrieval.vectors  # shown[i] is a window of hits[i]: its chunk's vector
+        vectors = _shown_vectors(prepared, self.embedder)
         sentence_vectors: dict[str, np.ndarray] = {}
 
         def similarity(sentence: str, n: int) -> float:
@@ -132,7 +141,21 @@ class Answerer:
 
         passages = [h.chunk.text for h in prepared.shown]
         grounded = ground(raw, passages, similarity, prepared.standalone, self.params.grounding)
+        if grounded.kept:
+            unanswered = self._unanswered(prepared, grounded)
+            if unanswered:
+                return self._answer(prepared, None, raw, first_token_ms, f"answers_question: {unanswered}")
         return self._answer(prepared, grounded, raw, first_token_ms)
+
+    def _unanswered(self, prepared: Prepared, grounded: Grounded) -> str:
+        """Why the grounded reply does not answer the question ("" when it does)."""
+        text = " ".join(t for t, _ in grounded.kept)
+        cited = {prepared.shown[n - 1].chunk.doc_id for _, markers in grounded.kept for n in markers}
+        texts = [t for t in (self.articles.text(doc_id) for doc_id in sorted(cited)) if t]
+        if not texts:  # articles not known here: only the kind of answer can be checked
+            return missing_kind(prepared.question, text)
+        same_language = detect_language(" ".join(texts), fallback="") == prepared.language
+        return missing_kind(prepared.question, text) or foreign_names(prepared.question, same_language, texts)
 
     def stream(self, question: str, history: HistoryTurns = ()) -> Iterator[Event]:
         """The evidence, then tokens as the model writes them, then the checked Answer."""
@@ -199,6 +222,17 @@ class Answerer:
             timings=timings,
             raw_text=raw,
         )
+
+
+def _shown_vectors(prepared: Prepared, embedder: Embedder) -> np.ndarray:
+    """One vector per shown passage: a focused window keeps its chunk's stored vector; a metadata line
+    (not an indexed chunk) is embedded here."""
+    stored = {h.chunk.chunk_id: v for h, v in zip(prepared.retrieval.hits, prepared.retrieval.vectors, strict=True)}
+    extra = [h.chunk.text for h in prepared.shown if h.chunk.chunk_id not in stored]
+    embedded = iter(embedder.embed_documents(extra) if extra else ())
+    return np.stack(
+        [stored[h.chunk.chunk_id] if h.chunk.chunk_id in stored else next(embedded) for h in prepared.shown]
+    )
 
 
 def _final(events: Iterable[Event]) -> Answer:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.core.text import key_words, names, vocabulary_of
+from rag.core.text import key_words, names, overlap, vocabulary_of
 from rag.core.types import Hit
-from rag.steps.answer.grounding import overlap
 from rag.steps.language import detect_language
 
 

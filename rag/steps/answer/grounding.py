@@ -8,7 +8,8 @@ restating "as Deputy Foreign Minister" in English over Indonesian passages adds 
 they count as found; a name the question brings ("What did Trump say ...") must be in the passage.
 
 A sentence citing the wrong passage is re-pointed to the shown passage that supports it; an
-unsupported sentence keeps its longest supported opening clauses, or is dropped.
+unsupported sentence keeps its longest supported opening clauses, or is dropped; so is a sentence
+whose supporting clause is negated when the sentence is not (answers_question.polarity_flipped).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 
-from rag.core.text import key_words, names, vocabulary_of
+from rag.core.text import fuzzy_in, key_words, names, vocabulary_of
+from rag.steps.answer.answers_question import polarity_flipped
 from rag.steps.answer.citations import split_answer, strip_stray_brackets
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -76,6 +77,8 @@ def ground(
             return supporting_markers(candidate, markers, passages, similarity, question, t)
 
         text, cited, dropped = supported_part(text, supporting, t.min_salvaged_words)
+        if cited and any(polarity_flipped(text, passages[n - 1]) for n in cited):
+            cited, dropped = (), text  # its passage says the opposite
         if dropped:
             dropped_sentences.append(dropped)
         if cited:
@@ -167,25 +170,6 @@ def check_support(
     ):
         return Support(True, True, name_overlap, word_overlap, sim, "")
     return Support(False, True, name_overlap, word_overlap, sim, "the passage does not say this")
-
-
-def overlap(words: list[str], vocabulary: set[str], ratio: float) -> float | None:
-    """Share of ``words`` found (fuzzily) in ``vocabulary``; None when there are no words."""
-    if not words:
-        return None
-    return sum(fuzzy_in(w, vocabulary, ratio) for w in words) / len(words)
-
-
-def fuzzy_in(word: str, vocabulary: set[str], ratio: float) -> bool:
-    """``word`` is in ``vocabulary``, or a word of it with the same first letter is this similar."""
-    if word in vocabulary:
-        return True
-    return any(
-        abs(len(candidate) - len(word)) <= 3
-        and candidate[:1] == word[:1]
-        and SequenceMatcher(None, word, candidate).ratio() >= ratio
-        for candidate in vocabulary
-    )
 
 
 def _numbers(text: str) -> list[str]:

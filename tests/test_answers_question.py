@@ -1,0 +1,95 @@
+"""The checks after grounding, on examples written for each class of failure (not eval questions)."""
+
+import pytest
+
+from rag.steps.answer.answers_question import Asked, asked_kind, missing_kind, polarity_flipped
+from rag.steps.metadata import Field, asked_fields, extract_metadata
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Siapa gubernur yang meresmikan jembatan itu?", Asked.WHO),
+        ("Who opened the new bridge in Surabaya?", Asked.WHO),
+        ("Kapan jembatan itu diresmikan?", Asked.WHEN),
+        ("In what year did the factory close?", Asked.WHEN),
+        ("Berapa lama rapat itu berlangsung?", Asked.HOW_MANY),
+        ("How many workers lost their jobs?", Asked.HOW_MANY),
+        ("Di mana festival itu digelar?", Asked.WHERE),
+        ("Which city hosted the summit?", Asked.WHERE),
+        ("Mengapa harga beras naik?", Asked.WHY),
+        ("Apa isi perjanjian itu?", Asked.OTHER),
+    ],
+)
+def test_the_kind_a_question_asks_for(question, kind):
+    assert asked_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Who opened the bridge in Surabaya?", "Governor Khofifah Indar Parawansa opened it [1]."),
+        ("Kapan jembatan Suramadu diresmikan?", "Jembatan itu diresmikan pada 10 Juni 2009 [1]."),
+        ("Kapan rapat itu digelar?", "Rapat digelar pada Selasa pagi [2]."),
+        ("Berapa lama rapat itu berlangsung?", "Rapat berlangsung selama tiga jam [1]."),
+        ("How many workers lost their jobs at the plant?", "About 1,200 workers lost their jobs [1]."),
+        ("Di mana festival itu digelar?", "Festival digelar di Yogyakarta [1]."),
+        ("Why did rice prices rise?", "Prices rose because the harvest failed [1]."),
+        ("Apa isi perjanjian itu?", "Perjanjian itu mengatur tarif impor [1]."),
+    ],
+)
+def test_answers_of_the_asked_kind_pass(question, answer):
+    assert missing_kind(question, answer) == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        # restating the question's own people and places: true, cited, and no answer
+        ("Who did Widodo meet in Tokyo?", "Widodo met in Tokyo on Tuesday [1]."),
+        ("Kapan Widodo bertemu Kishida di Tokyo?", "Widodo bertemu Kishida di Tokyo untuk membahas investasi [1]."),
+        ("How many ships did the navy send to Natuna?", "The navy sent ships to Natuna [1]."),
+        ("Di mana Widodo bertemu Kishida?", "Widodo bertemu Kishida untuk membahas kerja sama [1]."),
+        ("Why did the minister resign?", "The minister resigned on Friday [1]."),
+    ],
+)
+def test_non_answers_are_caught(question, answer):
+    assert missing_kind(question, answer)
+
+
+def test_a_negated_clause_must_stay_negated():
+    passage = "Menurut pejabat itu, Jakarta belum bersedia mencabut larangan ekspor, tetapi pembicaraan berlanjut."
+    assert polarity_flipped("Jakarta bersedia mencabut larangan ekspor [1].", passage)
+    assert not polarity_flipped("Jakarta belum bersedia mencabut larangan ekspor [1].", passage)
+    assert not polarity_flipped("Pembicaraan soal larangan ekspor berlanjut [1].", passage)  # the other clause
+    english = "The company never admitted that it dumped waste into the river."
+    assert polarity_flipped("The company admitted that it dumped waste into the river.", english)
+    assert not polarity_flipped("The company has not admitted dumping waste into the river.", english)
+
+
+ARTICLE = (
+    "SURABAYA – Pemerintah provinsi membuka jembatan baru pada Senin.\n"
+    "Foto: Budi Santoso/Antara\n"
+    "Jembatan itu menghubungkan dua kecamatan.\n"
+    "Oleh Rina Wulandari\n"
+    "Hak cipta milik Harian Kota."
+)
+
+
+def test_article_metadata_are_exact_spans():
+    found = extract_metadata(ARTICLE)
+    assert found[Field.DATELINE].value == "Surabaya"
+    assert found[Field.AUTHOR].value == "Rina Wulandari"
+    assert found[Field.PUBLISHER].value == "Harian Kota"
+    assert found[Field.PHOTO].value.startswith("Budi Santoso")
+    for span in found.values():
+        assert ARTICLE[span.start : span.end] == span.text
+    note = "Isi artikel.\nDewi Lestari adalah peneliti senior di Pusat Kajian Asia dan mengajar di Jakarta."
+    assert extract_metadata(note)[Field.AUTHOR].value == "Dewi Lestari"
+
+
+def test_questions_about_the_article_itself():
+    assert asked_fields("Siapa penulis artikel tentang jembatan Surabaya?") == (Field.AUTHOR,)
+    assert asked_fields("Who wrote the piece on the Surabaya bridge?") == (Field.AUTHOR,)
+    assert asked_fields("Dari kota mana berita jembatan itu dilaporkan?") == (Field.DATELINE,)
+    assert asked_fields("Siapa yang membuka jembatan itu?") == ()
