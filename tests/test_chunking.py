@@ -1,9 +1,12 @@
+import re
+import timeit
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.steps.chunking import chunk_document, split_sentences
-from rag.steps.corpus import normalize_text
 from rag.core.types import Document
+from rag.steps.chunking import _ABBREVIATIONS, Span, _split_long, chunk_document, split_sentences
+from rag.steps.corpus import normalize_text
 
 
 def words(text: str) -> int:
@@ -61,3 +64,109 @@ def test_chunk_offsets_are_exact_slices(paragraphs, max_tokens, overlap):
     assert [c.chunk_id for c in chunk_document(doc, words, max_tokens=max_tokens, overlap_sentences=overlap)] == [
         c.chunk_id for c in chunks
     ]
+
+
+# --- the same sentences as the old whole-line search, in linear time ---
+
+_OLD_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
+_OLD_WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
+
+
+def reference_split_sentences(text: str) -> list[tuple[int, int, int]]:
+    """The old split_sentences: for each end mark it searched ``line[:end]``, quadratic in a line's length."""
+    spans = []
+    offset = 0
+    for paragraph, line in enumerate(text.split("\n")):
+        line_start, offset, start = offset, offset + len(line) + 1, 0
+        ends = []
+        for m in _OLD_SENTENCE_END.finditer(line):
+            word = _OLD_WORD_BEFORE.search(line[: m.end()])
+            token = word.group(1).lower().rstrip(".") if word else ""
+            if not (token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())):
+                ends.append(m.end())
+        for end in ends + [len(line)]:
+            piece = line[start:end]
+            if piece.strip():
+                s = line_start + start + len(piece) - len(piece.lstrip())
+                spans.append((s, s + len(piece.strip()), paragraph))
+            start = end
+    return spans
+
+
+_piece = st.one_of(
+    st.sampled_from(["St", "dr", "a", "U.S", "e.g", "Jan", "sept", "kata", "x1", "_", "İ", "abcdef", "..", "…"]),
+    st.text(alphabet=".!?…\"')]”’ \t\nabX", max_size=6),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_piece, max_size=60).map("".join))
+def test_sentences_are_those_of_the_whole_line_search(text):
+    assert [(s.start, s.end, s.paragraph) for s in split_sentences(text)] == reference_split_sentences(text)
+
+
+def test_work_is_linear_in_the_length_of_a_line():
+    sentence = "Dr. Lavrov dan Kerry (AS) bertemu di St. Petersburg selama 3,5 jam... Mereka sepakat!?"
+    small = " ".join([sentence] * 115)  # about 10 kB, one line
+    big = " ".join([small] * 20)  # about 200 kB, one line: the old search took ~30 s on it
+    handed: list[int] = []
+
+    def counter(text: str) -> int:
+        handed.append(len(text))
+        return len(text.split()) + 2
+
+    def tokeniser_chars(text: str) -> int:
+        handed.clear()
+        chunk_document(Document("d", text, "t", "d"), counter, max_tokens=60)
+        return sum(handed)
+
+    assert tokeniser_chars(big) < 5 * 20 * tokeniser_chars(small)
+
+    # wall clock as a ratio of best-of-3 timings on this machine, never an absolute threshold
+    def seconds(text: str) -> float:
+        return min(timeit.repeat(lambda: chunk_document(Document("d", text, "t", "d"), words), number=1, repeat=3))
+
+    assert seconds(big) < 5 * 20 * seconds(small)
+    assert len(split_sentences(big)) == 20 * len(split_sentences(small))
+
+
+def test_a_word_longer_than_the_budget_is_cut_and_every_chunk_fits():
+    def chars(text: str) -> int:
+        return len(text) // 4 + 1
+
+    text = "Awal kalimat. " + "x" * 100_000 + " akhir " + "kata " * 2_000
+    doc = Document("d", text.strip(), "t", "d")
+    chunks = chunk_document(doc, chars, max_tokens=100)
+    assert all(doc.text[c.start : c.end] == c.text and chars(c.text) <= 100 for c in chunks)
+    covered = sum(c.end - c.start for c in chunks)
+    assert covered >= len(doc.text.replace(" ", ""))
+
+
+def reference_split_long(text: str, count, max_tokens: int) -> list[tuple[int, int]]:
+    """The old one-count-per-word packing of an over-long sentence (quadratic in a piece's words)."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    pieces, i = [], 0
+    while i < len(words):
+        j = i + 1
+        while j < len(words) and count(text[words[i][0] : words[j][1]]) <= max_tokens:
+            j += 1
+        pieces.append((words[i][0], words[j - 1][1]))
+        i = j
+    return pieces
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=300), st.integers(2, 40))
+def test_galloping_packs_words_like_the_word_by_word_scan(lengths, max_tokens):
+    text = " ".join("k" * n for n in lengths)
+
+    def count(t: str) -> int:
+        return len(t.split()) + len(t) // 20
+
+    if count(text) <= max_tokens:
+        return
+    got = [(s.start, s.end) for s in _split_long(text, Span(0, len(text), 0), count, max_tokens)]
+    want = reference_split_long(text, count, max_tokens)
+    if got != want:  # only where a single word alone is over the budget, now cut at characters
+        assert any(count(text[a:b]) > max_tokens and " " not in text[a:b] for a, b in want)

@@ -1,7 +1,9 @@
 """Sentence- and paragraph-aware chunking, sized in the embedder's own tokens.
 
 Every chunk is an exact slice of its document: ``doc.text[chunk.start:chunk.end] == chunk.text``.
-Consecutive chunks of a paragraph overlap by whole sentences.
+Consecutive chunks of a paragraph overlap by whole sentences. Time is linear in the length of the text
+(n log n for a sentence longer than the budget), however long its lines: token counters are assumed
+only to give a longer text at least as many tokens.
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ _ABBREVIATIONS = {
     "des",
     "dec",
 }
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
-_WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
+# A run of sentence-end marks, its closing quotes/brackets, then white space. The lookbehind and the
+# possessive quantifiers make each run scanned once: no backtracking, linear on any line.
+_SENTENCE_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s)")
+_LONGEST_ABBREVIATION = max(len(a) for a in _ABBREVIATIONS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     start: int
     end: int
@@ -68,7 +72,7 @@ class Span:
 
 
 def split_sentences(text: str) -> list[Span]:
-    """Sentence spans (no surrounding whitespace); a newline always ends a sentence."""
+    """Sentence spans (no surrounding whitespace); a newline always ends a sentence. Linear in len(text)."""
     spans: list[Span] = []
     offset = 0
     for paragraph, line in enumerate(text.split("\n")):
@@ -76,15 +80,32 @@ def split_sentences(text: str) -> list[Span]:
         offset += len(line) + 1
         start = 0
         for m in _SENTENCE_END.finditer(line):
-            end = m.end()
-            word = _WORD_BEFORE.search(line[:end])
-            token = word.group(1).lower().rstrip(".") if word else ""
-            if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
+            if _continues_sentence(line, m.start()):
                 continue
-            _add_span(spans, line, line_start, start, end, paragraph)
-            start = end
+            _add_span(spans, line, line_start, start, m.end(), paragraph)
+            start = m.end()
         _add_span(spans, line, line_start, start, len(line), paragraph)
     return spans
+
+
+def _is_word_or_dot(ch: str) -> bool:
+    return ch == "." or ch == "_" or ch.isalnum()  # re's \w, and the period
+
+
+def _continues_sentence(line: str, mark: int) -> bool:
+    """Whether the end mark at ``mark`` follows an abbreviation or an initial, so the sentence goes on.
+
+    The word is the run of word characters and periods right before the mark. Only a word of at most
+    _LONGEST_ABBREVIATION characters can be one, so the look back stops after one character more:
+    constant work per mark, where searching the whole line from its start was quadratic.
+    """
+    start = mark
+    while start > 0 and mark - start <= _LONGEST_ABBREVIATION and _is_word_or_dot(line[start - 1]):
+        start -= 1
+    if start > 0 and _is_word_or_dot(line[start - 1]):
+        return False  # longer than any abbreviation
+    word = line[start:mark].lower().rstrip(".")
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
 
 def _add_span(spans: list[Span], line: str, line_start: int, start: int, end: int, paragraph: int) -> None:
@@ -97,17 +118,93 @@ def _add_span(spans: list[Span], line: str, line_start: int, start: int, end: in
     spans.append(Span(s, s + len(stripped), paragraph))
 
 
+def _largest_fitting(fits: Callable[[int], bool], first: int, last: int, guess: int) -> int:
+    """The largest n in [first, last] with fits(n), for fits true up to some n and false after it;
+    ``first`` is taken even when it does not fit. O(log) calls: gallop from ``guess``, then bisect."""
+    good, bad = first, last + 1
+    if bad - good <= 1:
+        return good
+    probe = min(max(guess, good + 1), last)
+    if fits(probe):
+        good = probe
+        step = 1
+        while good < last:
+            probe = min(good + step, last)
+            if not fits(probe):
+                bad = probe
+                break
+            good, step = probe, step * 2
+    else:
+        bad = probe
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _too_long(text: str, start: int, end: int, count: Callable[[str], int], max_tokens: int) -> bool:
+    """count(text[start:end]) > max_tokens, without tokenising a huge span whose prefix already is over:
+    a prefix of 64 characters a token (plus 1 kB) is far over the budget in any real text."""
+    probe = start + 64 * max_tokens + 1024
+    if end > probe and count(text[start:probe]) > max_tokens:
+        return True
+    return count(text[start:end]) > max_tokens
+
+
 def _split_long(text: str, span: Span, count: Callable[[str], int], max_tokens: int) -> list[Span]:
-    """Cut a sentence longer than max_tokens at word boundaries."""
+    """Cut a sentence longer than max_tokens at word boundaries (a word longer than that, at characters).
+
+    Each piece is the longest run of words that fits, found by galloping: O(log) counts of at most about
+    twice the piece each, so a sentence of any length costs O(n log n), where one count per word was O(n^2).
+    Words are read from the sentence only as far as the probes reach.
+    """
     pieces: list[Span] = []
-    words = [(m.start() + span.start, m.end() + span.start) for m in re.finditer(r"\S+", text[span.start : span.end])]
-    i = 0
-    while i < len(words):
-        j = i + 1
-        while j < len(words) and count(text[words[i][0] : words[j][1]]) <= max_tokens:
-            j += 1
-        pieces.append(Span(words[i][0], words[j - 1][1], span.paragraph))
-        i = j
+    words = re.finditer(r"\S+", text[span.start : span.end])
+    ahead: list[tuple[int, int]] = []  # the next words, the first of them starting the next piece
+    guess = 1
+
+    def word(k: int) -> tuple[int, int] | None:
+        while len(ahead) <= k:
+            m = next(words, None)
+            if m is None:
+                return None
+            ahead.append((m.start() + span.start, m.end() + span.start))
+        return ahead[k]
+
+    def fits(k: int) -> bool:
+        last = word(k)
+        return last is not None and count(text[ahead[0][0] : last[1]]) <= max_tokens
+
+    while word(0) is not None:
+        k = _largest_fitting(fits, 0, span.end - span.start, guess)
+        start, end = ahead[0][0], ahead[k][1]
+        if k == 0 and _too_long(text, start, end, count, max_tokens):
+            pieces.extend(_split_word(text, start, end, span.paragraph, count, max_tokens))
+        else:
+            pieces.append(Span(start, end, span.paragraph))
+        guess = max(1, k)
+        del ahead[: k + 1]
+    return pieces
+
+
+def _split_word(
+    text: str, start: int, end: int, paragraph: int, count: Callable[[str], int], max_tokens: int
+) -> list[Span]:
+    """Cut one word longer than max_tokens into the longest character runs that fit (at least one each)."""
+    pieces: list[Span] = []
+    guess = 64
+    while start < end:
+
+        def fits(size: int, start: int = start) -> bool:
+            return count(text[start : start + size]) <= max_tokens
+
+        size = _largest_fitting(fits, 1, end - start, guess)
+        pieces.append(Span(start, start + size, paragraph))
+        start += size
+        guess = size
     return pieces
 
 
@@ -121,26 +218,28 @@ def chunk_document(
     """Pack whole sentences into chunks of at most ``max_tokens`` (as ``count_tokens`` counts them).
 
     A chunk ends at a paragraph boundary once it holds half its budget; the next chunk of the same
-    paragraph starts with the last ``overlap_sentences`` sentences of the previous one.
+    paragraph starts with the last ``overlap_sentences`` sentences of the previous one. About one count
+    per sentence, each of about one chunk's text: linear in the length of the document.
     """
     text = doc.text
     spans = split_sentences(text)
-    if spans and len({s.paragraph for s in spans}) == 1:
+    if spans and spans[0].paragraph == spans[-1].paragraph:
         # one paragraph that fits whole is one chunk: a single count instead of one per sentence
         start, end = spans[0].start, spans[-1].end
-        if count_tokens(text[start:end]) <= max_tokens:
+        if not _too_long(text, start, end, count_tokens, max_tokens):
             return [Chunk(f"{doc.doc_id}#{start}-{end}", doc.doc_id, start, end, text[start:end], doc.title)]
     sentences: list[Span] = []
     for span in spans:
-        if count_tokens(text[span.start : span.end]) > max_tokens:
+        if _too_long(text, span.start, span.end, count_tokens, max_tokens):
             sentences.extend(_split_long(text, span, count_tokens, max_tokens))
         else:
             sentences.append(span)
     chunks: list[Chunk] = []
     current: list[Span] = []
+    current_tokens: int | None = None  # count_tokens of the text of ``current``, once known
 
-    def fits(group: list[Span]) -> bool:
-        return count_tokens(text[group[0].start : group[-1].end]) <= max_tokens
+    def tokens(first: Span, last: Span) -> int:
+        return count_tokens(text[first.start : last.end])
 
     def emit() -> None:
         start, end = current[0].start, current[-1].end
@@ -157,19 +256,34 @@ def chunk_document(
 
     for span in sentences:
         if not current:
-            current = [span]
+            current, current_tokens = [span], None
             continue
         new_paragraph = span.paragraph != current[-1].paragraph
-        half_full = count_tokens(text[current[0].start : current[-1].end]) >= max_tokens // 2
-        if (new_paragraph and half_full) or not fits(current + [span]):
-            emit()
-            carry = current[-overlap_sentences:] if overlap_sentences and not new_paragraph else []
-            while carry and not fits(carry + [span]):
-                carry = carry[1:]
-            # an overlap that would repeat the whole previous chunk adds nothing
-            current = (carry if len(carry) < len(current) else []) + [span]
-        else:
+        if new_paragraph:
+            if current_tokens is None:
+                current_tokens = tokens(current[0], current[-1])
+            if current_tokens >= max_tokens // 2:
+                emit()
+                current, current_tokens = [span], None
+                continue
+        joined = tokens(current[0], span)
+        if joined <= max_tokens:
             current.append(span)
+            current_tokens = joined
+            continue
+        emit()
+        carry = current[-overlap_sentences:] if overlap_sentences and not new_paragraph else []
+        carry_tokens = None
+        while carry:
+            carry_tokens = tokens(carry[0], span)
+            if carry_tokens <= max_tokens:
+                break
+            carry = carry[1:]
+        # an overlap that would repeat the whole previous chunk adds nothing
+        if carry and len(carry) < len(current):
+            current, current_tokens = carry + [span], carry_tokens
+        else:
+            current, current_tokens = [span], None
     if current:
         emit()
     return chunks

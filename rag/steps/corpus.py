@@ -2,23 +2,34 @@
 
 Accepted: .txt, .md, .html/.htm (recursively) and .jsonl with one document per line
 ({"id" or "doc_id", "text"} plus optional "title", "url", "date" and other metadata).
+
+Each file, and each line of a .jsonl file, is its own failure domain: whatever it holds, it becomes a
+Document or a ``Skipped(source, reason)`` and the rest still loads. Limits, checked before the work
+they bound: a file of at most ``max_file_bytes`` (DEFAULT_MAX_FILE_BYTES), a .jsonl line of at most
+``max_line_bytes`` (DEFAULT_MAX_LINE_BYTES), an id of at most MAX_ID_CHARS characters, a given title of
+at most MAX_GIVEN_TITLE_CHARS, JSON numbers of at most MAX_NUMBER_CHARS characters and finite, metadata
+nested at most MAX_METADATA_DEPTH deep. Texts, titles, ids and metadata strings all pass through
+``rag.core.unicode_text.clean_characters`` before anything is stamped on them. All work is linear in
+the size of the input.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import logging
+import math
 import os
 import re
-import unicodedata
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from rag.core.types import Document
+from rag.core.unicode_text import clean_characters, clean_line
+from rag.steps.html_text import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +38,13 @@ HTML_SUFFIXES = (".html", ".htm")
 JSONL_SUFFIXES = (".jsonl",)
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSONL_SUFFIXES
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
-MAX_TITLE_CHARS = 100
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024  # one .jsonl line is one article; a long article is ~100 kB
+MAX_ID_CHARS = 512
+MAX_GIVEN_TITLE_CHARS = 1000
+MAX_TITLE_CHARS = 100  # a title derived from the text
+MAX_NUMBER_CHARS = 100
+MAX_METADATA_DEPTH = 32
+_MAX_CONTROL_SHARE = 0.1  # a text file with more control characters than this is binary
 
 
 @dataclass(frozen=True)
@@ -42,90 +59,22 @@ class CorpusLoad:
     skipped: list[Skipped]
 
 
+class _Skip(Exception):
+    """Why one file or line is not loaded: becomes ``Skipped(source, str(error))``."""
+
+
 _SPACES = re.compile(r"[^\S\n]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
+_BINARY_CONTROLS = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+_BAD_NAME = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f]")
 
 
 def normalize_text(text: str) -> str:
-    """NFC, unified newlines, no control characters, single spaces, at most one blank line."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    """Clean characters (rag.core.unicode_text), unified newlines, single spaces, at most one blank line."""
+    text = clean_characters(text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _MANY_NEWLINES.sub("\n\n", text).strip()
-
-
-class _HTMLText(HTMLParser):
-    _BLOCK = {
-        "p",
-        "div",
-        "br",
-        "li",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "tr",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "blockquote",
-        "pre",
-        "ul",
-        "ol",
-        "table",
-        "title",
-    }
-    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title_parts: list[str] = []
-        self.h1_parts: list[str] = []
-        self._skip_depth = 0
-        self._in_title = False
-        self._in_h1 = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self._SKIP:
-            self._skip_depth += 1
-        if tag == "h1":
-            self._in_h1 = True
-        if tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self._SKIP and self._skip_depth:
-            self._skip_depth -= 1
-        if tag == "h1":
-            self._in_h1 = False
-        if tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title_parts.append(data)
-        elif not self._skip_depth:
-            self.parts.append(data)
-            if self._in_h1:
-                self.h1_parts.append(data)
-
-
-def html_to_text(raw: str) -> tuple[str, str]:
-    """Visible text of an HTML page and its title (from <title> or the first <h1>)."""
-    parser = _HTMLText()
-    parser.feed(raw)
-    parser.close()
-    title = " ".join("".join(parser.title_parts).split()) or " ".join("".join(parser.h1_parts).split())
-    return normalize_text(html.unescape("".join(parser.parts))), title
 
 
 def derive_title(text: str) -> str:
@@ -140,30 +89,18 @@ def derive_title(text: str) -> str:
     return cut + "…"
 
 
-def _decode(raw: bytes) -> str | None:
-    if b"\x00" in raw[:8192]:
-        return None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
-
-
-def _iter_files(root: Path) -> Iterator[Path]:
-    # followlinks=False: a symlink loop cannot make the walk endless.
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
-
-
 def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the text as UTF-8; defined for any str (a lone surrogate is hashed, not an error)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def load_corpus(root: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> CorpusLoad:
-    """Every document under ``root`` (a folder or one file). Never raises for a bad file."""
+def load_corpus(
+    root: Path,
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> CorpusLoad:
+    """Every document under ``root`` (a folder or one file). Never raises for a bad file or line."""
     root = Path(root)
     documents: list[Document] = []
     skipped: list[Skipped] = []
@@ -172,94 +109,231 @@ def load_corpus(root: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> 
 
     def accept(doc: Document) -> None:
         if not doc.text:
-            skipped.append(Skipped(doc.source, "empty after normalisation"))
-            return
+            raise _Skip("empty after normalisation")
         if doc.doc_id in seen_ids:
-            skipped.append(Skipped(doc.source, f"duplicate document id {doc.doc_id!r}"))
-            return
+            raise _Skip(f"duplicate document id {doc.doc_id!r}")
         digest = content_hash(doc.text)
         if digest in seen_hashes:
-            skipped.append(Skipped(doc.source, f"duplicate of {seen_hashes[digest]!r}"))
-            return
+            raise _Skip(f"duplicate of {seen_hashes[digest]!r}")
         seen_ids.add(doc.doc_id)
         seen_hashes[digest] = doc.doc_id
         documents.append(doc)
 
-    if root.is_file():
+    def skip(source: str, error: Exception) -> None:
+        if isinstance(error, _Skip):
+            skipped.append(Skipped(source, str(error)))
+        else:  # a failure nobody foresaw: still only this file or line is lost
+            log.warning("could not load %s", source, exc_info=error)
+            skipped.append(Skipped(source, clean_line(f"could not be loaded ({type(error).__name__}: {error})")))
+
+    try:
+        is_file, is_dir = root.is_file(), root.is_dir()
+    except (OSError, ValueError) as e:
+        return CorpusLoad([], [Skipped(clean_line(str(root)), f"unreadable: {getattr(e, 'strerror', None) or e}")])
+    if is_file:
         files: list[Path] = [root]
         base = root.parent
-    elif root.is_dir():
-        files = list(_iter_files(root))
+    elif is_dir:
+        files = list(_iter_files(root, skipped))
         base = root
     else:
-        return CorpusLoad([], [Skipped(str(root), "no such file or folder")])
+        return CorpusLoad([], [Skipped(clean_line(str(root)), "no such file or folder")])
 
     for path in files:
         rel = path.relative_to(base).as_posix()
-        suffix = path.suffix.lower()
-        if suffix not in SUPPORTED_SUFFIXES:
-            skipped.append(
-                Skipped(rel, f"unsupported type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
-            )
-            continue
         try:
-            size = path.stat().st_size
-            if size > max_file_bytes:
-                skipped.append(Skipped(rel, f"too large ({size} bytes > {max_file_bytes})"))
-                continue
-            raw = path.read_bytes()
-        except OSError as e:
-            skipped.append(Skipped(rel, f"unreadable: {e.strerror or e}"))
-            continue
-        if not raw.strip():
-            skipped.append(Skipped(rel, "empty file"))
-            continue
-        text = _decode(raw)
-        if text is None:
-            reason = "binary file" if b"\x00" in raw[:8192] else "undecodable (not UTF-8)"
-            skipped.append(Skipped(rel, reason))
-            continue
-        if suffix in JSONL_SUFFIXES:
-            _load_jsonl(text, rel, accept, skipped)
-            continue
-        if suffix in HTML_SUFFIXES:
-            body, title = html_to_text(text)
-        else:
-            body, title = normalize_text(text), ""
-        accept(Document(doc_id=rel, text=body, title=title or derive_title(body), source=rel, metadata={}))
+            _load_file(path, rel, accept, skip, max_file_bytes, max_line_bytes)
+        except Exception as e:  # noqa: BLE001 - one file must never stop the load
+            skip(clean_line(rel), e)
     return CorpusLoad(documents, skipped)
 
 
-def _load_jsonl(text: str, rel: str, accept, skipped: list[Skipped]) -> None:
-    for number, line in enumerate(text.split("\n"), start=1):
+def _iter_files(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        where = os.path.relpath(error.filename, root) if error.filename else str(root)
+        skipped.append(Skipped(clean_line(where), f"unreadable folder: {error.strerror or error}"))
+
+    # followlinks=False: a symlink loop cannot make the walk endless.
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _load_file(
+    path: Path,
+    rel: str,
+    accept: Callable[[Document], None],
+    skip: Callable[[str, Exception], None],
+    max_file_bytes: int,
+    max_line_bytes: int,
+) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        shown = clean_line(suffix) or "(none)"
+        raise _Skip(f"unsupported type {shown}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
+    if _BAD_NAME.search(rel):  # os.walk hands over undecodable name bytes as lone surrogates
+        raise _Skip("the file name is not valid UTF-8 or holds control characters; rename the file")
+    raw = _read_file(path, max_file_bytes)
+    if not raw.strip():
+        raise _Skip("empty file")
+    if suffix in JSONL_SUFFIXES:
+        _load_jsonl(raw, rel, accept, skip, max_line_bytes)
+        return
+    text = _decode_text(raw)
+    if suffix in HTML_SUFFIXES:
+        body, title = html_to_text(text)
+        body = normalize_text(body)
+        if len(title) > MAX_GIVEN_TITLE_CHARS:
+            title = ""  # not a title; one is derived from the text instead
+    else:
+        body, title = normalize_text(text), ""
+    accept(Document(doc_id=rel, text=body, title=title or derive_title(body), source=rel, metadata={}))
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``. Checked on the open file, so a file that
+    changes after the listing cannot slip past; a FIFO or device is refused, never read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise _Skip("vanished before it could be read") from None
+    except OSError as e:
+        raise _Skip(f"unreadable: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise _Skip("not a regular file")
+            if info.st_size > max_bytes:
+                raise _Skip(f"too large ({info.st_size} bytes > {max_bytes})")
+            raw = f.read(max_bytes + 1)
+    except OSError as e:
+        raise _Skip(f"unreadable: {e.strerror or e}") from None
+    if len(raw) > max_bytes:
+        raise _Skip(f"too large (more than {max_bytes} bytes)")
+    return raw
+
+
+def _decode_text(raw: bytes) -> str:
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise _Skip(f"binary file (NUL byte at byte {nul})")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _Skip(f"undecodable (not UTF-8: byte 0x{raw[e.start]:02x} at byte {e.start})") from None
+    controls = len(text) - len(_BINARY_CONTROLS.sub("", text))
+    if controls > _MAX_CONTROL_SHARE * len(text):
+        raise _Skip(f"binary file ({controls} control characters in {len(text)})")
+    return text
+
+
+# --- JSONL: one document per line -------------------------------------------------------------------
+
+
+def _load_jsonl(
+    raw: bytes,
+    rel: str,
+    accept: Callable[[Document], None],
+    skip: Callable[[str, Exception], None],
+    max_line_bytes: int,
+) -> None:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+        if not raw.strip():
+            raise _Skip("empty file")
+    for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
         where = f"{rel}:{number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            skipped.append(Skipped(where, f"invalid JSON: {e.msg}"))
-            continue
-        if not isinstance(record, dict):
-            skipped.append(Skipped(where, "not a JSON object"))
-            continue
-        doc_id = record.get("id", record.get("doc_id"))
-        body = record.get("text")
-        if not isinstance(doc_id, (str, int)) or str(doc_id) == "":
-            skipped.append(Skipped(where, 'no "id" (or "doc_id") field'))
-            continue
-        if not isinstance(body, str):
-            skipped.append(Skipped(where, 'no "text" string'))
-            continue
-        body = normalize_text(body)
-        metadata = {k: v for k, v in record.items() if k not in ("id", "doc_id", "text", "title")}
-        title = record.get("title")
-        accept(
-            Document(
-                doc_id=str(doc_id),
-                text=body,
-                title=str(title) if title else derive_title(body),
-                source=where,
-                metadata=metadata,
-            )
-        )
+            accept(_read_record(line, where, max_line_bytes))
+        except Exception as e:  # noqa: BLE001 - one line must never stop the load
+            skip(where, e)
+
+
+def _read_record(line: bytes, where: str, max_line_bytes: int) -> Document:
+    if len(line) > max_line_bytes:
+        raise _Skip(f"line too long ({len(line)} bytes > {max_line_bytes})")
+    if b"\x00" in line:
+        raise _Skip("binary content (NUL byte)")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Skip(f"not UTF-8 (byte 0x{line[e.start]:02x} at byte {e.start})") from None
+    try:
+        record = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+    except json.JSONDecodeError as e:
+        raise _Skip(f"invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise _Skip("invalid JSON: nested too deeply") from None
+    if not isinstance(record, dict):
+        raise _Skip(f"not a JSON object ({_json_type(record)})")
+    key = "id" if record.get("id") is not None else "doc_id"
+    doc_id = record.get(key)
+    if doc_id is None:
+        raise _Skip('no "id" (or "doc_id") field')
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise _Skip(f'"{key}" must be a string or an integer, not {_json_type(doc_id)}')
+    doc_id = str(doc_id)
+    if len(doc_id) > MAX_ID_CHARS:
+        raise _Skip(f'"{key}" is {len(doc_id)} characters long; the limit is {MAX_ID_CHARS}')
+    doc_id = clean_line(doc_id)
+    if not doc_id:
+        raise _Skip(f'"{key}" is empty')
+    body = record.get("text")
+    if not isinstance(body, str):
+        raise _Skip('no "text" string' if body is None else f'"text" must be a string, not {_json_type(body)}')
+    title = record.get("title")
+    if title is not None and not isinstance(title, str):
+        raise _Skip(f'"title" must be a string, not {_json_type(title)}')
+    if title and len(title) > MAX_GIVEN_TITLE_CHARS:
+        raise _Skip(f'"title" is {len(title)} characters long; the limit is {MAX_GIVEN_TITLE_CHARS}')
+    body = normalize_text(body)
+    title = clean_line(title or "")
+    metadata = {
+        clean_line(k): _clean_json(v, 1) for k, v in record.items() if k not in ("id", "doc_id", "text", "title")
+    }
+    return Document(doc_id=doc_id, text=body, title=title or derive_title(body), source=where, metadata=metadata)
+
+
+def _parse_int(digits: str) -> int:
+    # checked before int(): Python refuses (ValueError) integers of more than 4300 digits, slowly
+    if len(digits) > MAX_NUMBER_CHARS:
+        raise _Skip(f"a number has {len(digits)} digits; the limit is {MAX_NUMBER_CHARS}")
+    return int(digits)
+
+
+def _parse_float(literal: str) -> float:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _Skip(f"a number has {len(literal)} characters; the limit is {MAX_NUMBER_CHARS}")
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _Skip(f"the number {literal} is out of range (JSON numbers must be finite)")
+    return value
+
+
+def _parse_constant(name: str) -> float:
+    raise _Skip(f"{name} is not a JSON value")
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of a parsed value, with its article: "a list", "an object", "null"."""
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _clean_json(value: Any, depth: int) -> Any:
+    """A metadata value with clean strings, refused when nested deeper than MAX_METADATA_DEPTH."""
+    if isinstance(value, str):
+        return clean_characters(value)
+    if isinstance(value, (list, dict)) and depth >= MAX_METADATA_DEPTH:
+        raise _Skip(f"metadata nested more than {MAX_METADATA_DEPTH} levels deep")
+    if isinstance(value, list):
+        return [_clean_json(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {clean_characters(k): _clean_json(v, depth + 1) for k, v in value.items()}
+    return value

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from rag.core.errors import InputError
-
-_WS = re.compile(r"\s+")
+from rag.core.unicode_text import clean_line
 
 
 def clean_question(text: str, max_chars: int) -> str:
-    """The question without control characters and with single spaces.
+    """The question as one line of clean text (the corpus's character rules, rag.core.unicode_text),
+    with single spaces.
 
     Raises InputError for an empty question or one longer than ``max_chars`` (after cleaning).
     """
     if not isinstance(text, str):
         raise InputError("the question must be text")
-    kept = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
-    cleaned = _WS.sub(" ", unicodedata.normalize("NFC", kept)).strip()
+    cleaned = clean_line(text)
     if not cleaned:
         raise InputError("the question is empty; type a question about the articles")
     if len(cleaned) > max_chars:
