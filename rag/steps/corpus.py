@@ -15,6 +15,7 @@ the size of the input.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,7 +30,9 @@ from typing import Any
 
 from rag.core.types import Document
 from rag.core.unicode_text import clean_characters, clean_line
+from rag.steps.furniture import repeated_lines, strip_furniture
 from rag.steps.html_text import html_to_text
+from rag.steps.metadata import extract_metadata
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +148,48 @@ def load_corpus(
             _load_file(path, rel, accept, skip, max_file_bytes, max_line_bytes)
         except Exception as e:  # noqa: BLE001 - one file must never stop the load
             skip(clean_line(rel), e)
-    return CorpusLoad(documents, skipped)
+    return CorpusLoad([_with_article_metadata(d) for d in _without_furniture(documents, skipped)], skipped)
+
+
+def _with_article_metadata(doc: Document) -> Document:
+    """The article's own metadata (byline, dateline, publisher, photo credit: rag.steps.metadata) kept
+    in doc.metadata["article"] as {field: {"value", "start", "end"}} spans of doc.text."""
+    found = extract_metadata(doc.text)
+    if not found:
+        return doc
+    article = {f.value: {"value": span.value, "start": span.start, "end": span.end} for f, span in found.items()}
+    return dataclasses.replace(doc, metadata={**doc.metadata, "article": article})
+
+
+def _without_furniture(documents: list[Document], skipped: list[Skipped]) -> list[Document]:
+    """Each document without its page furniture (rag.steps.furniture), the lines removed recorded in
+    its metadata ("furniture_removed"); lines repeated across a source's pages count as furniture."""
+    by_source: dict[str, list[Document]] = {}
+    for doc in documents:
+        by_source.setdefault(_source_of(doc), []).append(doc)
+    repeated = {source: repeated_lines(d.text for d in docs) for source, docs in by_source.items()}
+    kept: list[Document] = []
+    for doc in documents:
+        text, removed = strip_furniture(doc.text, repeated[_source_of(doc)])
+        if not removed:
+            kept.append(doc)
+        elif not text:
+            skipped.append(Skipped(doc.source, "only page furniture (cookie notices, navigation)"))
+        else:
+            metadata = {**doc.metadata, "furniture_removed": list(removed)}
+            kept.append(dataclasses.replace(doc, text=text, metadata=metadata))
+    return kept
+
+
+def _source_of(doc: Document) -> str:
+    """The site a document comes from: its "source"/"url" host in JSONL, else its folder or file."""
+    site = doc.metadata.get("source") or doc.metadata.get("url")
+    if isinstance(site, str) and site:
+        return re.sub(r"^[a-z]+://", "", site).split("/")[0]
+    where = doc.source.rsplit(":", 1)[0] if ".jsonl:" in doc.source else doc.source
+    if where.endswith(".jsonl"):
+        return where
+    return where.rsplit("/", 1)[0] if "/" in where else ""
 
 
 def _iter_files(root: Path, skipped: list[Skipped]) -> Iterator[Path]:

@@ -143,6 +143,16 @@ class Articles:
         return doc.text if doc else ""
 
     def metadata(self, doc_id: str) -> Mapping[Field, Span]:
+        """What ingest stored in doc.metadata["article"]; read from the text for an older index."""
         if doc_id not in self._metadata:
-            self._metadata[doc_id] = extract_metadata(self.text(doc_id))
+            doc = self.documents.get(doc_id)
+            stored = doc.metadata.get("article") if doc else None
+            if doc is not None and isinstance(stored, dict):
+                self._metadata[doc_id] = {
+                    Field(name): Span(Field(name), s["value"], s["start"], s["end"], doc.text[s["start"] : s["end"]])
+                    for name, s in stored.items()
+                    if name in Field.__members__.values()
+                }
+            else:
+                self._metadata[doc_id] = extract_metadata(self.text(doc_id))
         return self._metadata[doc_id]
