@@ -101,6 +101,8 @@ class EchoChatModel(ScriptedChatModel):
     def _next(self, messages: list[BaseMessage]) -> str:
         self.prompts.append(messages)
         user = messages[-1].text
-        line = next(line for line in user.splitlines() if line.startswith("[1] "))
+        line = next((line for line in user.splitlines() if line.startswith("[1] ")), None)
+        if line is None:  # a prompt without numbered passages (the textbook chain's "Context:")
+            return "I don't know."
         sentence = re.split(r"(?<=[.!?])\s", line[4:], maxsplit=1)[0].rstrip(".!?")
         return f"{sentence} [1]."

@@ -87,7 +87,9 @@ def test_runner_end_to_end_on_a_tiny_set(pipeline: Pipeline, tmp_path: Path, mon
 def test_an_eval_set_with_a_quote_not_in_the_documents_is_rejected(pipeline: Pipeline, tmp_path: Path):
     bad = [dict(QUESTIONS[0], evidence=[{"doc_id": "nato.txt", "quote": "Grushko tidak pernah berkata ini"}])]
     with pytest.raises(InputError, match="quote not found"):
-        evaluate(pipeline.settings, EvalRequest(write_set(tmp_path / "bad.jsonl", bad), None, ("bm25",), False, tmp_path))
+        evaluate(
+            pipeline.settings, EvalRequest(write_set(tmp_path / "bad.jsonl", bad), None, ("bm25",), False, tmp_path)
+        )
 
 
 def test_the_shipped_eval_set_is_valid():
@@ -122,3 +124,54 @@ def test_split_and_class_breakdown_of_answers(pipeline: Pipeline, tmp_path: Path
     run, _ = evaluate(pipeline.settings, request)
     summary = run["answers"]["summary"]
     assert summary["questions"] == 1 and set(summary["by_class"]) == {"entity_role"}
+
+
+def test_benchmark_answers_ours_and_the_textbook_chain_on_one_split(pipeline: Pipeline, tmp_path: Path):
+    bench = tmp_path / "tinybench"
+    bench.mkdir()
+    (bench / "corpus.jsonl").write_text('{"doc_id": "nato.txt", "text": "x"}\n', encoding="utf-8")
+    queries = [
+        {
+            "qid": "q1",
+            "question": "Siapa duta besar Rusia untuk NATO?",
+            "answers": ["Grushko"],
+            "gold_doc_ids": ["nato.txt"],
+        },
+        {
+            "qid": "q2",
+            "question": "Berapa warga Rusia berperang bersama ISIS?",
+            "answers": ["500"],
+            "gold_doc_ids": ["paris.txt"],
+        },
+    ]
+    write_set(bench / "queries.jsonl", queries)
+    sample = tmp_path / "sample.json"
+    sample.write_text(json.dumps({"dev": ["q1"], "test": ["q2"]}), encoding="utf-8")
+    lookalikes = write_set(
+        tmp_path / "look.jsonl",
+        [
+            {
+                "id": "l1",
+                "question": "Berapa warga Jerman berperang bersama ISIS?",
+                "split": "test",
+                "edit": "entity_swap",
+            }
+        ],
+    )
+    request = EvalRequest(
+        None,
+        bench,
+        ("bm25",),
+        True,
+        tmp_path / "o",
+        split="test",
+        chains=("ours", "langchain"),
+        sample=sample,
+        lookalikes=lookalikes,
+    )
+    run, paths = evaluate(pipeline.settings, request)
+    for key in ("answers", "answers_langchain"):
+        summary = run[key]["summary"]
+        assert summary["questions"] == 2 and summary["answerable"] == 1
+        assert set(summary["by_class"]) == {"original", "lookalike:entity_swap"}
+    assert "textbook LangChain chain" in paths["markdown"].read_text()

@@ -56,7 +56,8 @@ def evaluate(
         questions = load_benchmark_queries(request.bench / "queries.jsonl")
     else:
         questions = load_eval_set(request.eval_set or Path(), index.documents)
-    in_split = [q for q in questions if request.split in (None, q.split)]
+    # a benchmark's retrieval runs on all its queries; --split picks its answer sample (below)
+    in_split = [q for q in questions if request.bench is not None or request.split in (None, q.split)]
     results = [
         _retrieval(config, pipeline, in_split, request.bench is not None, progress) for config in request.configs
     ]
