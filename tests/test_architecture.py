@@ -31,5 +31,7 @@ def test_usage_errors_and_failures_exit_differently(tmp_path):
     assert "exit codes:" in _rag("--help").stdout
     assert _rag("search").returncode == 2  # no question: a usage error
     assert _rag("search", "--mode", "bogus", "x").returncode == 2
-    missing = _rag("search", "x", "--index", str(tmp_path / "none"), "--embed-backend", "torch", "--embedder", "/no/such")
-    assert missing.returncode == 3 and "error:" in missing.stderr
+    config = tmp_path / "rag.toml"
+    config.write_text('mode = "bogus"\n', encoding="utf-8")
+    failed = _rag("search", "x", "--config", str(config))  # the product refuses a setting: a failure
+    assert failed.returncode == 3 and "mode='bogus' is not valid" in failed.stderr
