@@ -116,6 +116,7 @@ class Pipeline:
         """The Answerer for one configuration, built once and kept until the index is reloaded."""
         from rag.steps.answer.answerer import Answerer
         from rag.steps.llm import token_counter
+        from rag.steps.metadata import Articles
         from rag.steps.prompting import load_prompts
 
         key = (
@@ -139,6 +140,7 @@ class Pipeline:
                     prompts=self._prompts,
                     count_tokens=token_counter(chat, self.llm_model_for(key[2])),
                     params=answer_params(self.settings.replace(mode=key[0], k=key[1])),
+                    articles=Articles(self.index.documents),
                 )
             return self._answerers[key]
 
