@@ -6,12 +6,12 @@ from fakes import ScriptedChatModel
 
 from rag.core.errors import ConfigError, InputError
 from rag.pipeline import answer_params
-from rag.steps.metadata import Articles
 from rag.settings import REPO_ROOT, Settings
 from rag.steps.answer.answerer import Answerer
 from rag.steps.answer.grounding import split_answer
 from rag.steps.conversation import standalone_question
 from rag.steps.language import detect_language
+from rag.steps.metadata import Articles
 from rag.steps.prompting import load_prompts
 
 

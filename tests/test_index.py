@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fakes import HashingEmbedder
 
-from rag.steps import index_store
 from rag.core.errors import IndexError_
+from rag.steps import index_store
 from rag.steps.index_store import load_index
 from rag.steps.ingest import IngestParams, ingest
 
