@@ -1,5 +1,4 @@
 import re
-import timeit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,13 +120,8 @@ def test_work_is_linear_in_the_length_of_a_line():
         chunk_document(Document("d", text, "t", "d"), counter, max_tokens=60)
         return sum(handed)
 
+    # work counted, not timed (wall clock belongs to scripts/bench_long_text.py)
     assert tokeniser_chars(big) < 5 * 20 * tokeniser_chars(small)
-
-    # wall clock as a ratio of best-of-3 timings on this machine, never an absolute threshold
-    def seconds(text: str) -> float:
-        return min(timeit.repeat(lambda: chunk_document(Document("d", text, "t", "d"), words), number=1, repeat=3))
-
-    assert seconds(big) < 5 * 20 * seconds(small)
     assert len(split_sentences(big)) == 20 * len(split_sentences(small))
 
 
