@@ -64,7 +64,8 @@ def server():
 
 
 def _answerer(settings: Settings, corpus_dir: Path, tmp_path: Path) -> Answerer:
-    """The answer chain over a fake retriever and the real OpenAI-compatible client."""
+    """The answer chain over a fake retriever and the real OpenAI-compatible client (its token counts
+    from tiktoken's files, provisioned into the test's cache: the caller points TIKTOKEN_CACHE_DIR there)."""
     retriever = fake_retriever(corpus_dir, tmp_path / "index")
     chat = build_chat_model(llm_params(settings, settings.llm_backend))
     count = token_counter(chat, settings.llm_model)
@@ -77,6 +78,7 @@ def test_openai_compatible_endpoint_answers_through_the_same_chain(
     server, corpus_dir: Path, tmp_path: Path, monkeypatch
 ):
     monkeypatch.setenv("MY_ENDPOINT_KEY", "sk-test-secret")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache" / "tiktoken"))
     settings = Settings(
         llm_backend="openai",
         llm_base_url=server,
@@ -103,8 +105,10 @@ def test_openai_compatible_endpoint_answers_through_the_same_chain(
     assert "sk-test-secret" not in json.dumps(answer.to_json())
 
 
-def test_unreachable_endpoint_is_a_clear_error(corpus_dir: Path, tmp_path: Path):
+def test_unreachable_endpoint_is_a_clear_error(corpus_dir: Path, tmp_path: Path, monkeypatch):
     from rag.core.errors import LLMError
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache" / "tiktoken"))
     from rag.models.tiktoken_provision import provision_tiktoken
 
     settings = Settings(
