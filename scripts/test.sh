@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: install (with the dev tools), provision the models, install
+# The whole test suite on a fresh machine: install (with the dev tools and Ray + Milvus), provision the models, install
 # Chromium for the browser test when it is missing, then lint, type-check and run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh dev
+scripts/setup.sh dev,scale  # scale: Ray and Milvus Lite, started for real by their tests
 .venv/bin/rag models
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

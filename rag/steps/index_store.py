@@ -59,6 +59,29 @@ class LoadedIndex:
             return np.array(self.exact[row], dtype=np.float32)
         return np.asarray(self.vectors.reconstruct(row), dtype=np.float32)
 
+    # -- the SearchIndex seam (rag/steps/store/base.py); a row is a position in ``chunks`` --
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.d)
+
+    def chunk(self, row: int) -> Chunk:
+        return self.chunks[row]
+
+    def vectors_of(self, rows) -> np.ndarray:
+        if not len(rows):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.vector(row) for row in rows])
+
+    def sample_texts(self, n: int) -> list[str]:
+        return [c.text for c in self.chunks[:: max(1, len(self.chunks) // n)][:n]]
+
+    def search_dense(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        return search_vectors(self.vectors, self.exact, vector, n)
+
+    def search_sparse(self, query: str, n: int) -> list[tuple[int, float]]:
+        return self.bm25.search(query, n)
+
 
 def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
@@ -239,8 +262,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def check_embedder(manifest: dict[str, Any], identity: dict[str, Any], folder: Path) -> None:
-    """Fail when the index was built with another embedder than the configured one."""
+def check_embedder(manifest: dict[str, Any], identity: dict[str, Any], folder: Path | str, rebuild: str = "") -> None:
+    """Fail when the index was built with another embedder than the configured one. ``rebuild`` is
+    the command that rebuilds this index (default: ``rag ingest --rebuild --index FOLDER``)."""
     built = manifest.get("embedder", {})
     keys = ("name", "dim", "query_prefix", "passage_prefix")
     diffs = [
@@ -249,7 +273,7 @@ def check_embedder(manifest: dict[str, Any], identity: dict[str, Any], folder: P
     if diffs:
         raise IndexError_(
             f"index {folder} was built with another embedder ({'; '.join(diffs)}). "
-            f"Either set embedder={built.get('name')!r} or run `rag ingest --rebuild --index {folder}`"
+            f"Either set embedder={built.get('name')!r} or run `{rebuild or f'rag ingest --rebuild --index {folder}'}`"
         )
 
 
@@ -319,8 +343,10 @@ def _read_jsonl(path: Path):
                 yield json.loads(line)
 
 
-def stored_vectors(index: LoadedIndex) -> np.ndarray:
-    """All vectors, row-aligned with index.chunks (for incremental rebuilds)."""
+def stored_vectors(index: Any) -> np.ndarray:
+    """All vectors, row-aligned with index.chunks, of an index folder (a ``LoadedIndex``)."""
+    if not isinstance(index, LoadedIndex):
+        raise IndexError_(f"{index.folder} is not an index folder; this needs index_backend='faiss'")
     n = index.vectors.ntotal
     if n == 0:
         return np.zeros((0, index.vectors.d), dtype=np.float32)

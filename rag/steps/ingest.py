@@ -1,33 +1,31 @@
-"""Turn a corpus folder into an index, embedding only new or changed documents."""
+"""Turn a corpus folder into an index, embedding only new or changed documents.
+
+Where the chunks and vectors are made is an engine (``LocalEngine`` here; ``RayEngine`` in
+rag/steps/ingest_ray.py); where they go is an ``IndexWriter`` (rag/steps/store/base.py: the FAISS
+folder by default, or Milvus). Both see only the documents whose content hash is new or changed.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from rag.core.errors import IndexError_
 from rag.core.types import Chunk, Document
 from rag.steps.bm25 import K1 as BM25_K1
 from rag.steps.bm25 import B as BM25_B
-from rag.steps.bm25 import BM25Index, Tokenizer
+from rag.steps.bm25 import Tokenizer
 from rag.steps.chunking import chunk_document
 from rag.steps.corpus import Skipped, content_hash, load_corpus
 from rag.steps.embedder import Embedder
-from rag.steps.index_store import (
-    LoadedIndex,
-    load_index,
-    read_manifest,
-    remove_stale_generations,
-    stored_vectors,
-    write_index,
-)
+from rag.steps.store.base import IndexIdentity, IndexWriter
+from rag.steps.store.faiss_folder import FaissFolderWriter
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +45,9 @@ class IngestParams:
             "splitter": "sentence+paragraph v2",
         }
 
+    def bm25(self) -> dict[str, Any]:
+        return {"k1": BM25_K1, "b": BM25_B, **Tokenizer(stem=self.bm25_stem, stopwords=self.bm25_stopwords).params()}
+
 
 @dataclass
 class IngestReport:
@@ -63,6 +64,7 @@ class IngestReport:
     rebuild_reason: str = ""
     seconds: float = 0.0
     written: bool = False
+    engine: str = "local"
 
     @property
     def stale(self) -> bool:
@@ -83,6 +85,7 @@ class IngestReport:
             "rebuild_reason": self.rebuild_reason,
             "seconds": round(self.seconds, 2),
             "written": self.written,
+            "engine": self.engine,
         }
 
 
@@ -90,46 +93,65 @@ def document_hash(doc: Document) -> str:
     return content_hash(json.dumps([doc.text, doc.title, doc.metadata], ensure_ascii=False, sort_keys=True))
 
 
-def _previous(
-    index_dir: Path, embedder: Embedder, params: IngestParams, rebuild: bool
-) -> tuple[LoadedIndex | None, str]:
-    """The index to update incrementally, or None and the reason for a full build."""
-    if rebuild:
-        return None, "--rebuild asked for"
-    if not (index_dir / "manifest.json").exists():
-        return None, "no index yet"
-    try:
-        manifest = read_manifest(index_dir)
-    except IndexError_ as e:
-        return None, f"previous index unusable: {e}"
-    if manifest.get("embedder", {}) != embedder.identity():
-        return None, "embedder changed"
-    if manifest.get("chunker") != params.chunker():
-        return None, "chunker settings changed"
-    bm25 = manifest.get("bm25", {})
-    wanted = (BM25_K1, BM25_B, params.bm25_stem, params.bm25_stopwords)
-    if (bm25.get("k1"), bm25.get("b"), bm25.get("stem"), bm25.get("stopwords")) != wanted:
-        return None, "BM25 settings changed"
-    try:
-        return load_index(index_dir, embedder.identity()), ""
-    except IndexError_ as e:
-        return None, f"previous index unusable: {e}"
-
-
-def plan(documents: list[Document], previous: LoadedIndex | None) -> tuple[list[str], list[str], list[str], list[str]]:
-    old = previous.manifest["documents"] if previous else {}
+def plan(documents: list[Document], old: Mapping[str, str] | None) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(added, changed, removed, unchanged) document ids, from the stored sha256 of each document."""
+    old = old or {}
     added, changed, unchanged = [], [], []
     for doc in documents:
-        entry = old.get(doc.doc_id)
-        if entry is None:
+        sha = old.get(doc.doc_id)
+        if sha is None:
             added.append(doc.doc_id)
-        elif entry.get("sha256") != document_hash(doc):
+        elif sha != document_hash(doc):
             changed.append(doc.doc_id)
         else:
             unchanged.append(doc.doc_id)
     current = {d.doc_id for d in documents}
     removed = sorted(set(old) - current)
     return added, changed, removed, unchanged
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+class Engine(Protocol):
+    """Chunks and embeds documents; yields (doc_id, chunks, row-aligned vectors) once per document,
+    in any order. ``progress(done, total)`` counts in the engine's own ``unit``."""
+
+    name: str
+    unit: str
+
+    def __call__(
+        self, documents: Sequence[Document], progress: ProgressFn | None
+    ) -> Iterator[tuple[str, list[Chunk], np.ndarray]]: ...
+
+
+class LocalEngine:
+    """In this process: chunk every document, then embed all their chunks in batches of similar length."""
+
+    name = "local"
+    unit = "chunk"
+
+    def __init__(self, embedder: Embedder, params: IngestParams) -> None:
+        self.embedder = embedder
+        self.params = params
+
+    def __call__(
+        self, documents: Sequence[Document], progress: ProgressFn | None
+    ) -> Iterator[tuple[str, list[Chunk], np.ndarray]]:
+        per_doc = [
+            chunk_document(
+                doc,
+                self.embedder.count_tokens,
+                max_tokens=self.params.chunk_tokens,
+                overlap_sentences=self.params.overlap_sentences,
+            )
+            for doc in documents
+        ]
+        matrix = _embed(self.embedder, [c.text for chunks in per_doc for c in chunks], progress)
+        begin = 0
+        for doc, chunks in zip(documents, per_doc, strict=True):
+            yield doc.doc_id, chunks, matrix[begin : begin + len(chunks)]
+            begin += len(chunks)
 
 
 def ingest(
@@ -140,72 +162,57 @@ def ingest(
     *,
     rebuild: bool = False,
     check_only: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
+    writer: IndexWriter | None = None,
+    engine: Engine | None = None,
 ) -> IngestReport:
-    """Update (or build) the index at ``index_dir`` from ``corpus``.
+    """Update (or build) the index at ``index_dir`` (or the one ``writer`` writes) from ``corpus``.
 
     With ``check_only`` nothing is written: the report says what an ingest would change.
-    ``progress(done, total)`` is called as chunks are embedded.
+    ``progress(done, total)`` is called as the engine works (local: chunks embedded). ``embedder``
+    gives the index its identity (and, for the local engine, the vectors).
     """
     started = time.perf_counter()
+    writer = writer or FaissFolderWriter(index_dir)
+    engine = engine or LocalEngine(embedder, params)
     loaded = load_corpus(corpus)
-    previous, reason = _previous(index_dir, embedder, params, rebuild)
+    identity = IndexIdentity(embedder.identity(), params.chunker(), params.bm25())
+    if rebuild:
+        previous, reason = None, "--rebuild asked for"
+    else:
+        previous, reason = writer.previous(identity)
     report = IngestReport(
-        index_dir=index_dir, skipped=loaded.skipped, full_rebuild=previous is None, rebuild_reason=reason
+        index_dir=index_dir,
+        skipped=loaded.skipped,
+        full_rebuild=previous is None,
+        rebuild_reason=reason,
+        engine=engine.name,
     )
-    report.added, report.changed, report.removed, report.unchanged = plan(loaded.documents, previous)
+    report.added, report.changed, report.removed, report.unchanged = plan(
+        loaded.documents, previous.doc_hashes if previous else None
+    )
     report.total_documents = len(loaded.documents)
     if check_only or (previous is not None and not (report.added or report.changed or report.removed)):
         if previous is not None and not check_only:
-            # an interrupted earlier run may have left a partial generation
-            remove_stale_generations(index_dir, keep=str(previous.manifest["generation"]))
-        report.total_chunks = len(previous.chunks) if previous else 0
+            writer.tidy()
+        report.total_chunks = previous.chunks if previous else 0
         report.seconds = time.perf_counter() - started
         return report
 
-    keep = set(report.unchanged) if previous else set()
-    old_vectors = stored_vectors(previous) if previous else None
-    old_rows: dict[str, list[int]] = {}
-    for i, c in enumerate(previous.chunks if previous else []):
-        old_rows.setdefault(c.doc_id, []).append(i)
-    chunks: list[Chunk] = []
-    parts: list[np.ndarray] = []
-    fresh_rows: list[int] = []  # rows of `chunks` that need embedding
-    for doc in loaded.documents:
-        if doc.doc_id in keep and previous is not None and old_vectors is not None:
-            rows = old_rows.get(doc.doc_id, [])
-            chunks.extend(previous.chunks[i] for i in rows)
-            parts.append(old_vectors[rows])
-        else:
-            new = chunk_document(
-                doc, embedder.count_tokens, max_tokens=params.chunk_tokens, overlap_sentences=params.overlap_sentences
-            )
-            fresh_rows.extend(range(len(chunks), len(chunks) + len(new)))
-            chunks.extend(new)
-            parts.append(np.zeros((len(new), embedder.dim), dtype=np.float32))
-    matrix = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
-    if fresh_rows:
-        matrix[fresh_rows] = _embed(embedder, [chunks[i].text for i in fresh_rows], progress)
-    report.embedded_chunks = len(fresh_rows)
-    tokenizer = Tokenizer(stem=params.bm25_stem, stopwords=params.bm25_stopwords)
-    bm25 = BM25Index.build([c.text for c in chunks], tokenizer)
-    write_index(
-        index_dir,
-        documents=loaded.documents,
-        chunks=chunks,
-        vectors=matrix,
-        bm25=bm25,
-        embedder_identity=embedder.identity(),
-        chunker=params.chunker(),
-        doc_hashes={d.doc_id: document_hash(d) for d in loaded.documents},
-    )
+    fresh_ids = set(report.added) | set(report.changed) if previous is not None else None
+    fresh = [d for d in loaded.documents if fresh_ids is None or d.doc_id in fresh_ids]
+    hashes = {d.doc_id: document_hash(d) for d in loaded.documents}
+    session = writer.begin(identity, loaded.documents, hashes, full=previous is None)
+    for doc_id, chunks, vectors in engine(fresh, progress):
+        session.put(doc_id, chunks, vectors)
+        report.embedded_chunks += len(chunks)
+    report.total_chunks = session.commit()
     report.written = True
-    report.total_chunks = len(chunks)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _embed(embedder: Embedder, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
+def _embed(embedder: Embedder, texts: list[str], progress: ProgressFn | None) -> np.ndarray:
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     # Batches of similar length waste less padding; results go back to the original order.

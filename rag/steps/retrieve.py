@@ -17,8 +17,8 @@ from rag.core.choices import Fusion, Mode
 from rag.core.text import words
 from rag.core.types import Hit
 from rag.steps.embedder import Embedder
-from rag.steps.index_store import LoadedIndex, search_vectors
 from rag.steps.language import detect_language
+from rag.steps.store.base import HybridQuery, SearchIndex, as_fusing
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,12 @@ class Retriever:
     reciprocal rank fusion. A candidate missing from one list gets 0 from it.
     """
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder, params: RetrievalParams) -> None:
+    def __init__(self, index: SearchIndex, embedder: Embedder, params: RetrievalParams) -> None:
         self.index = index
+        self.fusing = as_fusing(index)  # an index that fuses hybrid searches itself, in one request
         self.embedder = embedder
         self.params = params
-        sample = " ".join(c.text for c in index.chunks[:: max(1, len(index.chunks) // 50)][:50])
+        sample = " ".join(index.sample_texts(50))
         self.corpus_language = detect_language(sample, fallback="")
         import faiss
 
@@ -87,12 +88,11 @@ class Retriever:
         n = max(CANDIDATES, k * 4)
         if vector is None and mode != Mode.BM25:
             vector = self.embedder.embed_query(query)
+        fusing = self.fusing if mode == Mode.HYBRID else None
         dense = (
-            search_vectors(self.index.vectors, self.index.exact, vector, n)
-            if vector is not None and mode != Mode.BM25
-            else []
+            self.index.search_dense(vector, n) if vector is not None and mode != Mode.BM25 and fusing is None else []
         )
-        lexical = self.index.bm25.search(query, n) if mode != Mode.DENSE else []
+        lexical = self.index.search_sparse(query, n) if mode != Mode.DENSE and fusing is None else []
         details: dict[int, dict[str, float]] = {}
         for rank, (row, score) in enumerate(dense, start=1):
             details.setdefault(row, {}).update({"dense": score, "dense_rank": rank})
@@ -102,17 +102,20 @@ class Retriever:
             ranked = dense
         elif mode == Mode.BM25:
             ranked = lexical
+        elif fusing is not None and vector is not None:
+            p = self.params
+            spec = HybridQuery(p.fusion, p.dense_weight, self.bm25_weight_for(query), p.rrf_k)
+            ranked = fusing.search_hybrid(query, vector, n, spec)
         else:
             ranked = fuse(dense, lexical, self.params, self.bm25_weight_for(query))
         rows = self._distinct(ranked, k)
-        dim = self.index.vectors.d
-        vectors = np.stack([self.index.vector(row) for row, _ in rows]) if rows else np.zeros((0, dim), np.float32)
+        vectors = self.index.vectors_of([row for row, _ in rows])
         hits = []
         for rank, (row, score) in enumerate(rows, start=1):
             scores = dict(details.get(row, {}))
             if vector is not None:
                 scores["cosine"] = float(vectors[rank - 1] @ vector)
-            hits.append(Hit(self.index.chunks[row], score, rank, mode.value, scores))
+            hits.append(Hit(self.index.chunk(row), score, rank, mode.value, scores))
         return Retrieval(query, mode, tuple(hits), vector, vectors)
 
     def _distinct(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
@@ -120,7 +123,7 @@ class Retriever:
         kept: list[tuple[int, float]] = []
         seen: list[frozenset[str]] = []
         for row, score in ranked:
-            found = frozenset(words(self.index.chunks[row].text))
+            found = frozenset(words(self.index.chunk(row).text))
             if any(_near_duplicate(found, other) for other in seen):
                 continue
             seen.append(found)
