@@ -1,8 +1,11 @@
 """Chat models behind one LangChain interface: a local GGUF run by llama.cpp, or any
 OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, a llama.cpp server).
 
-The local model keeps one llama.cpp context: a prompt that starts like the previous one re-uses the
-evaluated prefix (llama.cpp's prefix match), so the static system prompt is paid for once.
+The local model runs either in llama.cpp's own server, a managed subprocess whose parallel slots are
+decoded together (rag/steps/llm_server.py), or in this process with one llama.cpp context. Either way a
+prompt that starts like the previous one re-uses the evaluated prefix (llama.cpp's prefix match), so
+the static system prompt is paid for once (per slot). Every chat model the pipeline builds sits behind
+a GenerationQueue (rag/steps/generation_queue.py): at most its number of slots generate at once.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -19,11 +23,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from rag.core.choices import LLMBackend
+from rag.core.choices import LLMBackend, LLMServer
 from rag.core.errors import ConfigError, LLMError
+from rag.steps.generation_queue import GenerationQueue, request_key
 
 log = logging.getLogger(__name__)
 
+N_BATCH = 512  # prompt tokens evaluated per llama.cpp step: a whole question's new tokens at once
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
@@ -123,6 +129,54 @@ class LlamaCppChatModel(BaseChatModel):
                 raise LLMError(f"the local model failed: {e}") from e
 
 
+class QueuedChatModel(BaseChatModel):
+    """``chat`` behind ``queue``: each generation waits for a slot (in arrival order) and holds it
+    until its last token; a caller that entered the queue itself with the same messages
+    (``queue.enter(request_key(messages))``) keeps its place."""
+
+    chat: BaseChatModel
+    queue: GenerationQueue
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return f"queued-{self.chat._llm_type}"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {**self.chat._identifying_params, "slots": self.queue.slots}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        with self.queue.slot(request_key(messages)):
+            yield from self.chat._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The managed llama-server (llm_server = "managed")."""
+
+    binary: Path
+    parallel: int
+    log_dir: Path | None
+    startup_timeout_s: float = 180.0
+
+
 @dataclass(frozen=True)
 class LLMParams:
     backend: LLMBackend
@@ -130,19 +184,47 @@ class LLMParams:
     base_url: str  # openai: "" talks to OpenAI itself
     api_key: str | None  # openai: the key's value (read by the caller); local servers need none
     threads: int
-    context_tokens: int
+    context_tokens: int  # local: the context of one llama.cpp sequence (one slot)
     max_answer_tokens: int
     temperature: float
     timeout_s: float
+    server: LLMServer = LLMServer.IN_PROCESS  # local: how the GGUF runs
+    server_options: ServerOptions | None = None  # local + managed
 
 
 def build_chat_model(p: LLMParams) -> BaseChatModel:
     """The chat model ``p`` asks for (temperature 0 by default)."""
+    if p.backend == LLMBackend.LOCAL and p.server == LLMServer.MANAGED:
+        from rag.steps.llm_server import GGUFTokenizer, LlamaServer, ServerChatModel, ServerParams
+
+        if p.server_options is None:
+            raise ConfigError("llm_server='managed' needs the server's options (the pipeline sets them)")
+        o = p.server_options
+        server = LlamaServer(
+            ServerParams(
+                binary=o.binary,
+                model_path=Path(p.model),
+                threads=p.threads,
+                parallel=o.parallel,
+                slot_context_tokens=p.context_tokens,
+                batch_tokens=N_BATCH,
+                startup_timeout_s=o.startup_timeout_s,
+                log_dir=o.log_dir,
+            )
+        )
+        return ServerChatModel(
+            server=server,
+            tokenizer=GGUFTokenizer(Path(p.model)),
+            temperature=p.temperature,
+            max_tokens=p.max_answer_tokens,
+            timeout_s=p.timeout_s,
+        )
     if p.backend == LLMBackend.LOCAL:
         return LlamaCppChatModel(
             model_path=p.model,
             n_ctx=p.context_tokens,
             n_threads=p.threads,
+            n_batch=N_BATCH,
             temperature=p.temperature,
             max_tokens=p.max_answer_tokens,
         )
@@ -167,8 +249,11 @@ def build_chat_model(p: LLMParams) -> BaseChatModel:
 def token_counter(chat: BaseChatModel, model: str) -> Callable[[str], int]:
     """Count tokens as the model does: its own tokenizer locally, tiktoken for OpenAI-style models
     (its files must be in $TIKTOKEN_CACHE_DIR: `rag models --only tiktoken`)."""
-    if isinstance(chat, LlamaCppChatModel):
-        return chat.count_tokens
+    while isinstance(chat, QueuedChatModel):
+        chat = chat.chat
+    count_tokens = getattr(chat, "count_tokens", None)  # the local models: their own tokenizer
+    if callable(count_tokens):
+        return count_tokens
     import tiktoken
 
     try:

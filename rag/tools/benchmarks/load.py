@@ -1,0 +1,236 @@
+"""Many readers at once: the real chat server under ``clients`` concurrent chat clients.
+
+For each engine configuration (by default the in-process model, one answer at a time, and the
+managed llama-server with ``llm_parallel`` slots), side by side in one run:
+- `rag serve` starts in a subprocess on a free loopback port; one question warms it up (model loaded,
+  llama-server started, the system prompt read);
+- ``clients`` gradio_client clients call the /chat endpoint, each asking the next question of
+  eval/questions.jsonl as soon as its previous answer is complete, until ``seconds`` have passed since
+  they started (answers in flight then finish);
+- figures: answers and throughput (answers per minute of wall time, drain included), time from
+  submission to the first update that carries the retrieved passages ("evidence") and to the
+  complete answer (p50, p90, max), errors, and the resident memory of the server's process tree
+  (the product and, when managed, llama-server), sampled every second.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.core.stats import latency_stats, percentile
+from rag.settings import REPO_ROOT, Settings
+from rag.tools.benchmarks.answer import COLD_QUESTION, free_port, settings_args, wait_listening
+from rag.tools.benchmarks.common import questions_from, write_json
+
+# engine name -> the settings `rag serve` gets for it (as RAG_* variables)
+ENGINES: dict[str, dict[str, str]] = {
+    "in-process": {"RAG_LLM_SERVER": "in-process", "RAG_LLM_PARALLEL": "1"},
+    "managed": {"RAG_LLM_SERVER": "managed"},
+}
+POLL_S = 0.02  # how often a client looks for a new update from the server
+
+
+@dataclass
+class Record:
+    client: int
+    question: str
+    submitted: float  # perf_counter()
+    evidence_s: float | None = None  # submission -> first update carrying the passages
+    total_s: float | None = None  # submission -> complete answer
+    error: str = ""
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants (Linux /proc), in MB."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def ask_one(client: Any, question: str, record: Record) -> None:
+    """One question through /chat; fills ``record`` (times, or the error)."""
+    job = client.submit(question, [], api_name="/chat")
+    while not job.done():
+        if record.evidence_s is None and _carries_evidence(job.outputs()):
+            record.evidence_s = time.perf_counter() - record.submitted
+        time.sleep(POLL_S)
+    try:
+        _, messages, cards = job.result()
+    except Exception as e:  # recorded and counted, never swallowed
+        record.error = f"{type(e).__name__}: {e}"[:300]
+        return
+    record.total_s = time.perf_counter() - record.submitted
+    if record.evidence_s is None:  # the whole answer came in one update
+        record.evidence_s = record.total_s
+    if not messages or not str(messages[-1].get("content", "")).strip() or not cards:
+        record.error = "incomplete answer: no message or no passages in the last update"
+
+
+def _carries_evidence(outputs: list[Any]) -> bool:
+    return any(isinstance(o, (tuple, list)) and len(o) == 3 and o[2] for o in outputs)
+
+
+def drive(url: str, questions: list[str], clients: int, seconds: float) -> tuple[list[Record], float]:
+    """``clients`` threads asking questions for ``seconds``; returns the records and the wall time
+    (from the common start to the last answer)."""
+    from gradio_client import Client
+
+    records: list[Record] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+    start: list[float] = []
+
+    def client_loop(i: int) -> None:
+        client = Client(url, verbose=False)
+        ready.wait()
+        turn = 0
+        while time.perf_counter() - start[0] < seconds:
+            record = Record(i, questions[(i + turn * clients) % len(questions)], time.perf_counter())
+            ask_one(client, record.question, record)
+            with lock:
+                records.append(record)
+            turn += 1
+
+    threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start.append(time.perf_counter())
+    ready.wait()
+    start[0] = time.perf_counter()
+    for t in threads:
+        t.join(timeout=seconds + 900)
+    return records, time.perf_counter() - start[0]
+
+
+def run_engine(
+    settings: Settings, engine: str, questions: list[str], *, clients: int, seconds: float
+) -> dict[str, Any]:
+    from gradio_client import Client
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **ENGINES[engine]}
+    if engine == "managed":
+        env["RAG_LLM_PARALLEL"] = str(settings.llm_parallel)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--no-ingest", "--port", str(port), *settings_args(settings)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    peak = [0.0]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(1.0):
+            peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+
+    try:
+        started = time.perf_counter()
+        wait_listening(proc, port)
+        url = f"http://127.0.0.1:{port}/"
+        warm = Record(-1, COLD_QUESTION, time.perf_counter())
+        ask_one(Client(url, verbose=False), COLD_QUESTION, warm)
+        if warm.error:
+            raise RuntimeError(f"the warm-up question failed on {engine}: {warm.error}")
+        warm_s = time.perf_counter() - started
+        rss_before = tree_rss_mb(proc.pid)
+        threading.Thread(target=sample, daemon=True).start()
+        records, wall_s = drive(url, questions, clients, seconds)
+        rss_after = tree_rss_mb(proc.pid)
+    finally:
+        sampling.set()
+        _stop(proc)
+    done = [r for r in records if not r.error]
+    errors = [r.error for r in records if r.error]
+    return {
+        "engine": engine,
+        "slots": 1 if engine == "in-process" else settings.llm_parallel,
+        "clients": clients,
+        "seconds": seconds,
+        "start_to_first_answer_s": round(warm_s, 1),
+        "answers": len(done),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "wall_s": round(wall_s, 1),
+        "answers_per_minute": round(60 * len(done) / wall_s, 1) if wall_s else 0.0,
+        "evidence": latency_stats([r.evidence_s * 1000 for r in done if r.evidence_s is not None], 1),
+        "full_answer": latency_stats([r.total_s * 1000 for r in done if r.total_s is not None], 1),
+        "p90_s": {
+            "evidence": _p90([r.evidence_s for r in done if r.evidence_s is not None]),
+            "full_answer": _p90([r.total_s for r in done if r.total_s is not None]),
+        },
+        "rss_mb": {"before": round(rss_before), "after": round(rss_after), "peak": round(max(peak[0], rss_after))},
+    }
+
+
+def _p90(values: list[float]) -> float | None:
+    return round(percentile(values, 0.9), 2) if values else None
+
+
+def _s(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.1f}"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server (it stops its llama-server), then its whole group if it lingers."""
+    import signal
+
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything left in its group (it has exited by now)
+    except ProcessLookupError:
+        pass
+
+
+def run(
+    settings: Settings,
+    *,
+    engines: tuple[str, ...] = ("in-process", "managed"),
+    clients: int = 20,
+    seconds: float = 60.0,
+    questions_file: Path | None = None,
+    out: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise ValueError(f"unknown engine(s) {unknown}; choose from {', '.join(ENGINES)}")
+    questions = questions_from(questions_file or REPO_ROOT / "eval" / "questions.jsonl")
+    result: dict[str, Any] = {"llm_threads": settings.llm_threads, "clients": clients, "seconds": seconds}
+    for engine in engines:
+        log(f"{engine}: {clients} clients for {seconds:.0f} s …")
+        result[engine] = r = run_engine(settings, engine, questions, clients=clients, seconds=seconds)
+        log(
+            f"{engine} ({r['slots']} slot{'s' if r['slots'] != 1 else ''}): {r['answers']} answers, "
+            f"{r['errors']} errors, {r['answers_per_minute']} answers/min; evidence p50 "
+            f"{_s(r['evidence']['median_ms'])} s p90 {r['p90_s']['evidence']} s; full answer p50 "
+            f"{_s(r['full_answer']['median_ms'])} s p90 {r['p90_s']['full_answer']} s; "
+            f"memory {r['rss_mb']['before']} -> {r['rss_mb']['after']} MB (peak {r['rss_mb']['peak']})"
+        )
+    write_json(result, out)
+    return result
