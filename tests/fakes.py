@@ -106,3 +106,52 @@ class EchoChatModel(ScriptedChatModel):
             return "I don't know."
         sentence = re.split(r"(?<=[.!?])\s", line[4:], maxsplit=1)[0].rstrip(".!?")
         return f"{sentence} [1]."
+
+
+class SlowEchoChatModel(EchoChatModel):
+    """EchoChatModel that writes its reply a word at a time, ``delay_s`` apart (a model caught
+    mid-answer). Counts the streams running now and those closed before their end."""
+
+    delay_s: float = 0.2
+    running: int = 0
+    closed_early: int = 0
+    pieces: int = 0  # pieces written by all streams
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        import time
+
+        reply = self._next(messages)
+        words = re.findall(r"\S+\s*", reply)
+        self.running += 1
+        done = False
+        try:
+            for word in words:
+                time.sleep(self.delay_s)
+                self.pieces += 1
+                yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+            done = True
+        finally:
+            self.running -= 1
+            if not done:
+                self.closed_early += 1
+
+
+class SlowHashingEmbedder(HashingEmbedder):
+    """HashingEmbedder whose document batches take ``delay_s`` each (an ingest that takes a while);
+    queries stay fast."""
+
+    def __init__(self, delay_s: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delay_s = delay_s
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        import time
+
+        time.sleep(self.delay_s)
+        return super().embed_documents(texts)

@@ -1,142 +1,101 @@
-"""HTML and Markdown for the chat page. Everything that came from a document or a model is escaped."""
+"""The chat messages as HTML built here (the Chatbot renders them without Markdown): every text from a
+user, a document or a model is HTML-escaped, so a URL, an e-mail address or Markdown image syntax
+stays plain text; the only links are the product's own [n] citations (#src-<turn>-<n>)."""
 
 from __future__ import annotations
 
 import html
 import re
 
-from rag.core.types import Answer, Chunk, Document, Hit
+from rag.core.types import Answer
+from ui.waiting import Wait
 
-CONTEXT_CHARS = 280
-DECLINED_PREFIX = "> "  # a declined answer is a quote block: set apart from real answers
+DECLINED_PREFIX = '<div class="declined">'  # a declined answer is set apart from real answers
+CURSOR = '<span class="cursor">▌</span>'
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-def escape_markdown(text: str) -> str:
-    """Text shown as-is inside a Markdown message: HTML escaped, Markdown syntax neutralised."""
-    escaped = html.escape(text, quote=False)
-    return re.sub(r"([\\`*_{}\[\]()#+\-!|>~])", r"\\\1", escaped)
+def plain_html(text: str) -> str:
+    """Text shown exactly as typed: escaped, line breaks kept, nothing linked."""
+    return html.escape(text).replace("\n", "<br>")
 
 
-def answer_markdown(answer: Answer, turn: int) -> str:
-    """The answer with each [n] as a link to its passage in the sources panel (#src-<turn>-<n>)."""
+def user_html(question: str) -> str:
+    return f'<div class="user-text">{plain_html(question)}</div>'
+
+
+def answer_html(answer: Answer, turn: int) -> str:
+    """The answer with each valid [n] as a link to its card in the sources panel."""
     valid = {c.n for c in answer.citations}
-    body = escape_markdown(answer.text)
 
     def link(m: re.Match[str]) -> str:
         n = int(m.group(1))
-        return f"[\\[{n}\\]](#src-{turn}-{n})" if n in valid else ""
+        return f'<a class="cite" href="#src-{turn}-{n}">[{n}]</a>' if n in valid else ""
 
-    body = re.sub(r"\\\[(\d+)\\\]", link, body)
+    body = _MARKER.sub(link, plain_html(answer.text))
     if answer.declined:
-        return f"{DECLINED_PREFIX}*{body}*"
-    return body
+        return f"{DECLINED_PREFIX}<em>{body}</em></div>"
+    return f'<div class="answer">{body}</div>'
 
 
-def streaming_markdown(partial: str) -> str:
-    return escape_markdown(partial) + " ▌"
-
-
-def _context(doc: Document | None, chunk: Chunk, chars: int = CONTEXT_CHARS) -> str:
-    """The chunk highlighted inside the text around it."""
-    if doc is None or doc.text[chunk.start : chunk.end] != chunk.text:
-        return f"<mark>{html.escape(chunk.text)}</mark>"
-    before = doc.text[max(0, chunk.start - chars) : chunk.start]
-    after = doc.text[chunk.end : chunk.end + chars]
-    lead = "…" if chunk.start > chars else ""
-    tail = "…" if chunk.end + chars < len(doc.text) else ""
-    return (f"{lead}{html.escape(before)}<mark>{html.escape(chunk.text)}</mark>{html.escape(after)}{tail}").replace(
-        "\n", "<br>"
-    )
-
-
-def _whole_article(doc: Document | None, chunk: Chunk) -> str:
-    if doc is None:
+def waiting_note(wait: Wait | None) -> str:
+    if wait is None:
         return ""
-    text = (
-        html.escape(doc.text[: chunk.start])
-        + "<mark>"
-        + html.escape(chunk.text)
-        + "</mark>"
-        + html.escape(doc.text[chunk.end :])
-    ).replace("\n", "<br>")
-    return (
-        f'<details class="article"><summary>Read the whole article ({len(doc.text):,} characters)</summary>'
-        f'<div class="article-text">{text}</div></details>'
-    )
+    if wait.ahead == 0:
+        return "next for the language model"
+    ahead = "1 question" if wait.ahead == 1 else f"{wait.ahead} questions"
+    estimate = f", about {max(1, round(wait.estimate_s))} s" if wait.estimate_s is not None else ""
+    return f"waiting for the language model: {ahead} ahead of yours{estimate}"
 
 
-def _position(doc: Document | None, chunk: Chunk) -> str:
-    if doc is None:
-        return f"characters {chunk.start:,}–{chunk.end:,}"
-    percent = 100 * chunk.start / max(1, len(doc.text))
-    return f"characters {chunk.start:,}–{chunk.end:,} of {len(doc.text):,} ({percent:.0f}% into the article)"
+def progress_html(stage: str, partial: str = "", wait: Wait | None = None) -> str:
+    """An answer on its way: what is happening now, then the text so far."""
+    note = waiting_note(wait)
+    status = html.escape(stage + (f" · {note}" if note else ""))
+    body = f'<div class="answer streaming">{plain_html(partial)}{CURSOR}</div>' if partial else ""
+    return f'<div class="stage">{status}</div>{body}'
 
 
-def sources_html(turns: list[tuple[int, str, Answer]], documents: dict[str, Document]) -> str:
-    """The sources panel: for each answer (newest first), its cited passages and all retrieved ones."""
-    if not turns:
-        return '<div class="sources-empty">Citations and retrieved passages appear here.</div>'
-    parts = []
-    for position, (turn, question, answer) in enumerate(reversed(turns)):
-        inner = [f'<div class="turn-question">{html.escape(question)}</div>']
-        if answer.declined:
-            inner.append('<div class="declined-note">No passage supports an answer; the closest ones are below.</div>')
-        for c in answer.citations:
-            doc = documents.get(c.chunk.doc_id)
-            inner.append(
-                f'<div class="source" id="src-{turn}-{c.n}" tabindex="-1">'
-                f'<div class="source-head"><span class="badge">[{c.n}]</span> '
-                f'<span class="source-title">{html.escape(c.chunk.title or c.chunk.doc_id)}</span></div>'
-                f'<div class="source-meta">{html.escape(c.chunk.doc_id)} · {_position(doc, c.chunk)}</div>'
-                f'<div class="source-context">{_context(doc, c.chunk)}</div>{_whole_article(doc, c.chunk)}</div>'
-            )
-        inner.append(_retrieved_table(answer.hits))
-        body = "".join(inner)
-        if position == 0:
-            parts.append(f'<section class="turn latest">{body}</section>')
-        else:
-            parts.append(
-                f'<details class="turn"><summary>Earlier: {html.escape(question[:80])}</summary>{body}</details>'
-            )
-    return "".join(parts)
+def stopped_html(partial: str) -> str:
+    body = f'<div class="answer">{plain_html(partial)}</div>' if partial else ""
+    return f'{body}<div class="stopped">Stopped. This reply was not checked against the passages.</div>'
 
 
-def _retrieved_table(hits: tuple[Hit, ...]) -> str:
-    rows = []
-    for n, h in enumerate(hits, start=1):
-        details = " ".join(
-            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in h.details.items()
-            if not k.endswith("_rank")
-        )
-        rows.append(
-            f"<tr><td>{n}</td><td>{h.score:.3f}</td><td>{html.escape(h.method)}</td>"
-            f"<td>{html.escape(details)}</td><td><b>{html.escape(h.chunk.title or h.chunk.doc_id)}</b><br>"
-            f"{html.escape(' '.join(h.chunk.text.split())[:220])}…</td></tr>"
-        )
-    return (
-        '<details class="retrieved" open><summary>Passages retrieved for this question</summary>'
-        "<table><thead><tr><th>#</th><th>score</th><th>method</th><th>evidence</th><th>passage</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></details>"
-    )
+def note_html(kind: str, message: str) -> str:
+    """A rejection or a failure, said plainly in the chat."""
+    return f'<div class="note {kind}"><b>{"Note" if kind == "rejected" else "Error"}:</b> {plain_html(message)}</div>'
+
+
+def lines_html(lines: list[str]) -> str:
+    return "".join(f"<div>{plain_html(line)}</div>" for line in lines)
 
 
 CSS = """
 #sources { max-height: 78vh; overflow-y: auto; }
 .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin: 8px 0; }
 .source.active { outline: 3px solid #f5a623; }
-.source mark { background: #ffe58a; color: inherit; padding: 0 2px; }
+.source.cited { border-color: #2d6cdf; }
+.source mark.window { background: #fff6cc; color: inherit; padding: 0 1px; }
+.source mark.best { background: #ffd84d; color: inherit; font-weight: 500; }
 .source-head { font-weight: 600; }
 .badge { background: #2d6cdf; color: #fff; border-radius: 4px; padding: 0 5px; margin-right: 4px; }
+.cited-tag { font-size: 0.75em; font-weight: 500; color: #2d6cdf; margin-left: 6px; }
 .source-meta { font-size: 0.8em; opacity: 0.75; margin: 2px 0 6px; }
-.source-context { font-size: 0.92em; line-height: 1.45; }
-.article-text { max-height: 300px; overflow-y: auto; font-size: 0.9em; margin-top: 6px; }
-.turn-question { font-weight: 600; margin: 6px 0; }
+.source-context { font-size: 0.92em; line-height: 1.45; overflow-wrap: anywhere; }
+.article-text { max-height: 300px; overflow-y: auto; font-size: 0.9em; margin-top: 6px; overflow-wrap: anywhere; }
+.turn-question { font-weight: 600; margin: 6px 0; overflow-wrap: anywhere; }
+.reading-note { font-size: 0.85em; opacity: 0.8; }
 .declined-note { background: #fff4e5; color: #7a4b00; border-radius: 6px; padding: 6px 8px; }
 .retrieved table { font-size: 0.8em; width: 100%; border-collapse: collapse; }
 .retrieved td, .retrieved th { border-bottom: 1px solid var(--border-color-primary); padding: 3px; vertical-align: top; }
-#status { font-size: 0.85em; opacity: 0.85; }
+#chat .stage { font-size: 0.85em; opacity: 0.75; font-style: italic; }
+#chat .declined { border-left: 3px solid #f0b429; padding-left: 8px; }
+#chat .stopped { font-size: 0.85em; color: #9a3412; margin-top: 4px; }
+#chat .note.failed { color: #b91c1c; }
+#chat .user-text, #chat .answer { overflow-wrap: anywhere; white-space: normal; }
+#chat a.cite { font-weight: 600; text-decoration: none; }
+#status, #indexing { font-size: 0.85em; opacity: 0.85; }
+#status .problem { color: #b91c1c; opacity: 1; }
 @media (max-width: 768px) {
   #sources { max-height: none; }
   #chat { height: 420px !important; }
@@ -157,8 +116,9 @@ document.addEventListener("click", function (event) {
   if (!target) return;
   document.querySelectorAll(".source.active").forEach(function (el) { el.classList.remove("active"); });
   target.classList.add("active");
-  const details = target.closest("details");
-  if (details) details.open = true;
+  for (let details = target.closest("details"); details; details = details.parentElement.closest("details")) {
+    details.open = true;
+  }
   target.scrollIntoView({behavior: "smooth", block: "center"});
   target.focus({preventScroll: true});
 }, true);
