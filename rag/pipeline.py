@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.core.choices import EmbedBackend, LLMBackend, Mode
+from rag.core.choices import EmbedBackend, IndexBackend, IngestEngine, LLMBackend, LLMServer, Mode
 from rag.core.errors import ConfigError
 from rag.models.registry import BUNDLED_EMBEDDER, BUNDLED_LLM
 from rag.settings import Settings
@@ -18,10 +18,13 @@ if TYPE_CHECKING:
     from rag.models.provision import ModelRequest
     from rag.steps.answer.answerer import Answerer, AnswerParams
     from rag.steps.embedder import Embedder
-    from rag.steps.index_store import LoadedIndex
-    from rag.steps.ingest import IngestParams, IngestReport
-    from rag.steps.llm import LLMParams
+    from rag.steps.generation_queue import GenerationQueue
+    from rag.steps.ingest import Engine, IngestParams, IngestReport
+    from rag.steps.ingest_ray import EmbedderSpec
+    from rag.steps.llm import LLMParams, ServerOptions
     from rag.steps.retrieve import RetrievalParams, Retriever
+    from rag.steps.store.base import IndexWriter, SearchIndex
+    from rag.steps.store.milvus_client import MilvusParams
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +40,18 @@ class Pipeline:
         self.settings = settings
         self._lock = threading.RLock()
         self._embedder: Embedder | None = embedder
-        self._index: LoadedIndex | None = None
+        self._index: SearchIndex | None = None
         self._retriever: Retriever | None = None
-        self._chat_models: dict[LLMBackend, Any] = dict(chat_models or {})
+        self._given_chat_models: dict[LLMBackend, Any] = dict(chat_models or {})
+        self._chat_models: dict[LLMBackend, Any] = {}  # each behind its backend's generation queue
+        self._queues: dict[LLMBackend, GenerationQueue] = {}
         self._answerers: dict[tuple[Mode, int, LLMBackend], Answerer] = {}
         self._prompts: Any = None
+        self._ingest_lock = threading.Lock()  # one ingest at a time; answers never wait for it
+        self._switch_lock = threading.Lock()  # one thread loads a newer index generation at a time
+        self._index_stamp: tuple[int, int, int] | None = None  # manifest.json when the index was loaded
+        self.index_problem = ""  # why the newest index generation is not served ("" when it is)
+        self.ingest_progress: tuple[int, int] | None = None  # (done, total) passages while an ingest embeds
 
     @property
     def embedder(self) -> Embedder:
@@ -51,13 +61,18 @@ class Pipeline:
             return self._embedder
 
     @property
-    def index(self) -> LoadedIndex:
+    def index(self) -> SearchIndex:
+        index = self._index  # loaded: no lock (the page's status line reads it while answers are built)
+        if index is not None:
+            return index
         with self._lock:
             if self._index is None:
-                from rag.steps.index_store import load_index
-
-                self._index = load_index(self.settings.index_dir, self.embedder.identity())
+                self._index_stamp = index_stamp(self.settings)
+                self._index = self._load_index()
             return self._index
+
+    def _load_index(self) -> SearchIndex:
+        return open_index(self.settings, self.embedder.identity())
 
     @property
     def retriever(self) -> Retriever:
@@ -79,19 +94,66 @@ class Pipeline:
     ) -> IngestReport:
         from rag.steps.ingest import ingest
 
-        with self._lock:
-            report = ingest(
-                corpus or self.settings.corpus_dir,
-                self.settings.index_dir,
-                self.embedder,
-                ingest_params(self.settings),
-                rebuild=rebuild,
-                check_only=check_only,
-                progress=progress,
-            )
-            if report.written:
+        def track(done: int, total: int) -> None:
+            self.ingest_progress = (done, total)
+            if progress is not None:
+                progress(done, total)
+
+        with self._ingest_lock:  # not self._lock: answers keep reading the current index meanwhile
+            try:
+                report = ingest(
+                    corpus or self.settings.corpus_dir,
+                    self.settings.index_dir,
+                    self.embedder,
+                    ingest_params(self.settings),
+                    rebuild=rebuild,
+                    check_only=check_only,
+                    progress=track,
+                    writer=index_writer(self.settings),
+                    engine=ingest_engine(self.settings, self.embedder),
+                )
+            finally:
+                self.ingest_progress = None
+        if report.written:
+            self.refresh_index()
+        return report
+
+    def refresh_index(self, *, background: bool = False) -> bool:
+        """Switch to the generation manifest.json names now when it changed since the index was loaded
+        (an ingest here or in another process). One stat() when nothing changed. The new generation is
+        loaded outside the lock and swapped in at once: answers in flight finish on the one they began
+        with. A damaged new generation is logged and kept in ``index_problem``; the current one stays.
+        ``background`` loads in a thread and returns at once. True when this call switched."""
+        if self._index is None or index_stamp(self.settings) == self._index_stamp:
+            return False
+        if background:
+            threading.Thread(target=self.refresh_index, name="index-switch", daemon=True).start()
+            return False
+        if not self._switch_lock.acquire(blocking=False):
+            return False  # another thread is loading it
+        try:
+            stamp = index_stamp(self.settings)
+            if stamp == self._index_stamp:
+                return False
+            from rag.core.errors import IndexError_
+            from rag.steps.retrieve import Retriever
+
+            try:
+                index = self._load_index()
+                retriever = Retriever(index, self.embedder, retrieval_params(self.settings))
+            except IndexError_ as e:
+                if str(e) != self.index_problem:
+                    log.error("still serving the previous index: the new one cannot be used: %s", e)
+                self.index_problem, self._index_stamp = str(e), stamp  # retried when manifest.json changes again
+                return False
+            with self._lock:
                 self.reload_index()
-            return report
+                self._index, self._retriever, self._index_stamp = index, retriever, stamp
+                self.index_problem = ""
+            log.info("now serving index generation %s", index.manifest.get("generation"))
+            return True
+        finally:
+            self._switch_lock.release()
 
     def llm_model_for(self, backend: LLMBackend) -> str:
         """The configured model for the configured backend; the bundled one for the other (local)."""
@@ -101,13 +163,35 @@ class Pipeline:
             return BUNDLED_LLM
         raise ConfigError(f"llm_backend={backend.value!r} is not configured; set llm_backend and llm_model")
 
-    def chat_model(self, backend: LLMBackend | None = None):
-        from rag.steps.llm import build_chat_model
+    @property
+    def generation_queue(self) -> GenerationQueue:
+        """Where generation with the configured backend waits for one of its slots: its length, the
+        place of a request and the estimated wait (rag/steps/generation_queue.py)."""
+        return self.generation_queue_for(self.settings.llm_backend)
 
+    def generation_queue_for(self, backend: LLMBackend) -> GenerationQueue:
+        queue = self._queues.get(backend)
+        if queue is None:
+            from rag.steps.generation_queue import GenerationQueue
+
+            with self._lock:
+                queue = self._queues.setdefault(backend, GenerationQueue(generation_slots(self.settings, backend)))
+        return queue
+
+    def chat_model(self, backend: LLMBackend | None = None):
+        """The chat model for ``backend``, behind its generation queue; built once."""
         backend = backend or self.settings.llm_backend
+        chat = self._chat_models.get(backend)  # no lock once built: a question never waits on a build
+        if chat is not None:
+            return chat
+        from rag.steps.llm import QueuedChatModel, build_chat_model
+
         with self._lock:
             if backend not in self._chat_models:
-                self._chat_models[backend] = build_chat_model(llm_params(self.settings, backend, self))
+                inner = self._given_chat_models.get(backend) or build_chat_model(
+                    llm_params(self.settings, backend, self)
+                )
+                self._chat_models[backend] = QueuedChatModel(chat=inner, queue=self.generation_queue_for(backend))
             return self._chat_models[backend]
 
     def answerer(
@@ -124,6 +208,9 @@ class Pipeline:
             int(k or self.settings.k),
             LLMBackend.parse(backend, "llm_backend") if backend else self.settings.llm_backend,
         )
+        cached = self._answerers.get(key)  # the hot path takes no lock
+        if cached is not None:
+            return cached
         with self._lock:
             if key not in self._answerers:
                 if self._prompts is None:
@@ -143,6 +230,16 @@ class Pipeline:
                     articles=Articles(self.index.documents),
                 )
             return self._answerers[key]
+
+
+def manifest_stamp(index_dir: Path) -> tuple[int, int, int] | None:
+    """What tells one index generation from the next without reading it: manifest.json's inode,
+    size and modification time (a commit replaces the file). None when there is none."""
+    try:
+        st = (Path(index_dir) / "manifest.json").stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def model_request(settings: Settings, *, llm: bool = True) -> ModelRequest:
@@ -214,6 +311,25 @@ def answer_params(settings: Settings) -> AnswerParams:
     )
 
 
+def generation_slots(settings: Settings, backend: LLMBackend) -> int:
+    """Answers generated at once: one for the in-process model (one llama.cpp context), else llm_parallel."""
+    if backend == LLMBackend.LOCAL and settings.llm_server == LLMServer.IN_PROCESS:
+        return 1
+    return settings.llm_parallel
+
+
+def server_options(settings: Settings) -> ServerOptions:
+    """The managed llama-server: the configured binary, or the one scripts/setup.sh builds into the
+    environment's bin/ (next to the `rag` command)."""
+    import sys
+
+    from rag.steps.llm import ServerOptions
+    from rag.steps.llm_server import BINARY_NAME, find_server_binary
+
+    binary = find_server_binary(settings.llm_server_binary, [Path(sys.prefix) / "bin" / BINARY_NAME])
+    return ServerOptions(binary=binary, parallel=settings.llm_parallel, log_dir=settings.cache_dir / "logs")
+
+
 def llm_params(settings: Settings, backend: LLMBackend, pipeline: Pipeline | None = None) -> LLMParams:
     """The chat model's parameters; the API key's value is read here, from the variable the settings name."""
     from rag.models.registry import llm_file
@@ -239,8 +355,98 @@ def llm_params(settings: Settings, backend: LLMBackend, pipeline: Pipeline | Non
         base_url=settings.llm_base_url,
         api_key=api_key,
         threads=settings.llm_threads,
-        context_tokens=settings.llm_context_tokens,
+        context_tokens=settings.llm_slot_context_tokens
+        if backend == LLMBackend.LOCAL and settings.llm_server == LLMServer.MANAGED
+        else settings.llm_context_tokens,
         max_answer_tokens=settings.max_answer_tokens,
         temperature=settings.temperature,
         timeout_s=settings.llm_timeout_s,
+        server=settings.llm_server,
+        server_options=server_options(settings)
+        if backend == LLMBackend.LOCAL and settings.llm_server == LLMServer.MANAGED
+        else None,
+    )
+
+
+# -- beyond one machine: where the index lives and where ingest runs (docs/PERFORMANCE.md) --
+
+
+def milvus_params(settings: Settings) -> MilvusParams:
+    from rag.steps.store.milvus_client import MilvusParams
+    from rag.steps.store.milvus_schema import collection_name
+
+    return MilvusParams(
+        uri=settings.milvus_uri or str(settings.index_dir / "milvus.db"),
+        collection=settings.milvus_collection or collection_name(settings.index_dir),
+        server_fusion=settings.milvus_server_fusion,
+    )
+
+
+def open_index(settings: Settings, embedder_identity: dict[str, Any] | None) -> SearchIndex:
+    """The index the settings name (FAISS folder or Milvus), checked against ``embedder_identity``."""
+    if settings.index_backend == IndexBackend.MILVUS:
+        from rag.steps.store.milvus_index import open_milvus_index
+
+        return open_milvus_index(milvus_params(settings), embedder_identity)
+    from rag.steps.index_store import load_index
+
+    return load_index(settings.index_dir, embedder_identity)
+
+
+def index_writer(settings: Settings) -> IndexWriter:
+    if settings.index_backend == IndexBackend.MILVUS:
+        from rag.steps.store.milvus_writer import MilvusWriter
+
+        return MilvusWriter(milvus_params(settings))
+    from rag.steps.store.faiss_folder import FaissFolderWriter
+
+    return FaissFolderWriter(settings.index_dir)
+
+
+def index_stamp(settings: Settings) -> tuple[int, int, int] | None:
+    """What tells one version of the index from the next (see manifest_stamp); Milvus: its manifest's
+    update time and counts."""
+    if settings.index_backend == IndexBackend.MILVUS:
+        from rag.steps.store.milvus_index import milvus_stamp
+
+        return milvus_stamp(milvus_params(settings))
+    return manifest_stamp(settings.index_dir)
+
+
+def embedder_spec(settings: Settings) -> EmbedderSpec:
+    """Plain parameters from which a Ray worker rebuilds the configured embedder (one thread each)."""
+    from rag.models.provision import ensure
+    from rag.models.registry import embedder_source, int8_folder
+    from rag.steps.ingest_ray import EmbedderSpec
+
+    if settings.embedder == BUNDLED_EMBEDDER or settings.embed_backend == EmbedBackend.ONNX_INT8:
+        ensure(model_request(settings, llm=False), "embedder")
+    source = embedder_source(settings.cache_dir, settings.embedder)
+    int8 = settings.embed_backend == EmbedBackend.ONNX_INT8
+    return EmbedderSpec(
+        backend=settings.embed_backend.value,
+        location=str(int8_folder(settings.cache_dir, source) if int8 else source),
+        name=settings.embedder,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+        batch_size=settings.embed_batch_size,
+        threads=1,
+        device="cuda" if settings.ray_gpus_per_worker > 0 else "cpu",
+    )
+
+
+def ingest_engine(settings: Settings, embedder: Embedder) -> Engine | None:
+    """None for the local engine (ingest's default); a RayEngine for ingest_engine="ray"."""
+    if settings.ingest_engine != IngestEngine.RAY:
+        return None
+    from rag.steps.ingest_ray import RayEngine, RayParams
+
+    return RayEngine(
+        embedder_spec(settings),
+        embedder.identity(),
+        chunk_tokens=settings.chunk_tokens,
+        overlap_sentences=settings.overlap_sentences,
+        ray=RayParams(
+            address=settings.ray_address, workers=settings.ray_workers, gpus_per_worker=settings.ray_gpus_per_worker
+        ),
     )

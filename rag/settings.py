@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rag.core.choices import Choice, EmbedBackend, Fusion, LLMBackend, Mode
+from rag.core.choices import Choice, EmbedBackend, Fusion, IndexBackend, IngestEngine, LLMBackend, LLMServer, Mode
 from rag.core.errors import ConfigError
 from rag.models.registry import BUNDLED_EMBEDDER, BUNDLED_LLM
 
@@ -25,7 +25,10 @@ _CHOICES: dict[str, type[Choice]] = {
     "mode": Mode,
     "fusion": Fusion,
     "llm_backend": LLMBackend,
+    "llm_server": LLMServer,
     "embed_backend": EmbedBackend,
+    "ingest_engine": IngestEngine,
+    "index_backend": IndexBackend,
 }
 
 
@@ -64,6 +67,17 @@ class Settings:
     cross_lingual_bm25_factor: float = 0.5  # BM25 weight scale when question and corpus languages differ
     bm25_stem: bool = True
     bm25_stopwords: bool = True
+    # beyond one machine (docs/PERFORMANCE.md): ingest on Ray, the index on Milvus
+    ingest_engine: IngestEngine = IngestEngine.LOCAL  # "local" (this process) or "ray" (an actor pool)
+    ray_address: str = ""  # "" starts a local Ray for the run; e.g. "10.0.0.5:6379" joins a cluster
+    ray_workers: int = 2  # embedding actors, each holding one embedder
+    ray_gpus_per_worker: float = 0.0  # > 0 needs embed_backend="torch" (the int8 copy runs on CPUs)
+    index_backend: IndexBackend = IndexBackend.FAISS  # "faiss" (a folder) or "milvus"
+    milvus_uri: str = ""  # "" = Milvus Lite in <index_dir>/milvus.db; or http://host:19530
+    milvus_collection: str = ""  # "" = derived from index_dir
+    # hybrid on Milvus: False fuses the two lists here, exactly as for FAISS (two requests); True lets
+    # Milvus fuse them in one (hybrid_search): measured 0.079 nDCG@10 lower on eval/ (docs/PERFORMANCE.md)
+    milvus_server_fusion: bool = False
     # answering
     llm_backend: LLMBackend = (
         LLMBackend.LOCAL
@@ -72,7 +86,11 @@ class Settings:
     llm_base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1 for Ollama
     llm_api_key_env: str = "OPENAI_API_KEY"  # the *name* of the variable holding the key
     llm_threads: int = 2
-    llm_context_tokens: int = 4096
+    llm_context_tokens: int = 4096  # the in-process model's context
+    llm_server: LLMServer = LLMServer.MANAGED  # local GGUF: "managed" (llama-server, parallel slots) or "in-process"
+    llm_parallel: int = 2  # answers generated at once (llama-server slots); in-process runs one at a time
+    llm_slot_context_tokens: int = 2048  # managed: each slot's context (a question needs ~1,000; KV 28 KB a token)
+    llm_server_binary: str = ""  # "" = the llama-server scripts/setup.sh builds into .venv/bin
     max_answer_tokens: int = 256
     context_budget_tokens: int = 500  # passages sent to the model, in the model's tokens
     passage_tokens: int = 100  # one shown passage at most (sentences around the best one); 0 = whole chunks
@@ -83,7 +101,8 @@ class Settings:
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
-    auth: str = ""  # "user:password" required when host is not loopback
+    auth: str = ""  # "user:password" required when host is not loopback (best from RAG_AUTH, not a flag)
+    auth_file: Path | None = None  # a file of user:password lines (chmod 600), instead of or beside auth
     max_upload_mb: int = 20
 
     def replace(self, **changes: Any) -> Settings:
@@ -94,7 +113,7 @@ class Settings:
         parsed = {name: kind.parse(getattr(self, name), name) for name, kind in _CHOICES.items()}
         if any(parsed[name] is not getattr(self, name) for name in parsed):
             return dataclasses.replace(self, **parsed).validated()
-        for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "embed_batch_size"):
+        for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "llm_parallel", "embed_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
         if self.passage_tokens < 0:
@@ -103,6 +122,10 @@ class Settings:
             raise ConfigError(
                 f"chunk_tokens={self.chunk_tokens} must stay under the embedder's 512-token limit (<= 480)"
             )
+        if self.ray_workers < 1:
+            raise ConfigError(f"ray_workers={self.ray_workers} must be at least 1")
+        if self.ray_gpus_per_worker < 0:
+            raise ConfigError(f"ray_gpus_per_worker={self.ray_gpus_per_worker} must be 0 (CPU workers) or more")
         if self.overlap_sentences < 0:
             raise ConfigError(f"overlap_sentences={self.overlap_sentences} must be >= 0")
         if self.llm_backend == "openai" and not self.llm_base_url and self.llm_model == BUNDLED_LLM:

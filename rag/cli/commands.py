@@ -21,14 +21,14 @@ def cmd_models(args, settings) -> int:
     return 0
 
 
-def _progress_bar(description: str):
+def _progress_bar(description: str, unit: str = "chunk"):
     from tqdm import tqdm
 
     bar: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=description, unit="chunk", file=sys.stderr, disable=None)
+            bar["bar"] = tqdm(total=total, desc=description, unit=unit, file=sys.stderr, disable=None)
         bar["bar"].n = done
         bar["bar"].refresh()
         if done >= total:
@@ -41,12 +41,14 @@ def cmd_ingest(args, settings) -> int:
     from rag.pipeline import Pipeline
 
     pipeline = Pipeline(settings)
-    report = pipeline.ingest(rebuild=args.rebuild, check_only=args.check, progress=_progress_bar("embedding"))
+    on_ray = settings.ingest_engine == "ray"  # progress comes back per document from Ray
+    progress = _progress_bar("embedding on Ray" if on_ray else "embedding", "document" if on_ray else "chunk")
+    report = pipeline.ingest(rebuild=args.rebuild, check_only=args.check, progress=progress)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
-        for s in report.skipped:
-            print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+        from rag.cli.terminal import skipped_plain_text
+
         verb = "would change" if args.check else "changed"
         print(
             f"{report.index_dir}: {report.total_documents} documents, {report.total_chunks} chunks; "
@@ -54,6 +56,8 @@ def cmd_ingest(args, settings) -> int:
             f"embedded {report.embedded_chunks} chunks in {report.seconds:.1f} s"
             + (f" (full build: {report.rebuild_reason})" if report.full_rebuild and not args.check else "")
         )
+        if report.skipped:
+            print(skipped_plain_text(report.skipped, check=args.check))
     if args.check and report.stale:
         return EXIT_STALE
     return 0
@@ -106,30 +110,65 @@ def cmd_ask(args, settings) -> int:
     from rag.pipeline import Pipeline
 
     questions = _questions(args)  # usage errors before anything loads
-    answerer = Pipeline(settings).answerer()
-    for question in questions:
-        if args.json:
-            answer = answerer.answer(question)
-            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
-        else:
-            _stream_to_terminal(answerer, question, [])
+    ask_questions(Pipeline(settings).answerer(), questions, as_json=args.json)
     return 0
 
 
-def _stream_to_terminal(answerer, question: str, history: list[tuple[str, str]]):
-    """Print tokens as they come, then the checked answer with its sources; returns the Answer."""
-    from rag.cli.terminal import answer_plain_text
+def ask_questions(answerer, questions, *, as_json: bool) -> None:
+    """Answer each question: one JSON object a line (timings gain ``evidence_ms``: from the question to
+    its retrieved passages), or the passages, the streamed reply and the checked answer."""
+    for question in questions:
+        if as_json:
+            answer, evidence_ms = _answer_timed(answerer, question)
+            out = answer.to_json()
+            out["timings"]["evidence_ms"] = round(evidence_ms, 1)
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            _stream_to_terminal(answerer, question, [])
+
+
+def _answer_timed(answerer, question: str):
+    """The Answer and the milliseconds from the question to the EVIDENCE event."""
+    import time
+
+    from rag.core.errors import LLMError
+    from rag.steps.answer.answerer import EventKind
+
+    started = time.perf_counter()
+    evidence_ms = 0.0
+    for event in answerer.stream(question):
+        if event.kind == EventKind.EVIDENCE:
+            evidence_ms = (time.perf_counter() - started) * 1000
+        elif event.kind == EventKind.ANSWER and event.answer is not None:
+            return event.answer, evidence_ms
+    raise LLMError("the answer chain ended without an answer")
+
+
+def _stream_to_terminal(answerer, question: str, history: list[tuple[str, str]], *, stoppable: bool = False):
+    """Print the retrieved passages first, then tokens as they come, then the checked answer with its
+    sources; returns the Answer. With ``stoppable``, Ctrl-C stops this answer (returns None)."""
+    from rag.cli.terminal import answer_plain_text, evidence_plain_text
     from rag.steps.answer.answerer import EventKind
 
     answer = None
-    for event in answerer.stream(question, history=history):
-        if event.kind == EventKind.TOKEN:
-            print(event.text, end="", flush=True)
-        elif event.kind == EventKind.ANSWER:
-            answer = event.answer
+    stream = answerer.stream(question, history=history)
+    try:
+        for event in stream:
+            if event.kind == EventKind.EVIDENCE and event.prepared is not None:
+                print(evidence_plain_text(event.prepared), flush=True)
+            elif event.kind == EventKind.TOKEN:
+                print(event.text, end="", flush=True)
+            elif event.kind == EventKind.ANSWER:
+                answer = event.answer
+    except KeyboardInterrupt:
+        stream.close()  # closes the chat model's stream: generation stops here
+        if not stoppable:
+            raise
+        print("\n(stopped)", flush=True)
+        return None
     print()
     if answer is not None:
-        print(answer_plain_text(answer))
+        print(answer_plain_text(answer, passages_listed=True))
     return answer
 
 
@@ -138,7 +177,7 @@ def cmd_chat(args, settings) -> int:
 
     answerer = Pipeline(settings).answerer()
     history: list[tuple[str, str]] = []
-    print("Ask about the corpus (empty line or Ctrl-D to leave).", file=sys.stderr)
+    print("Ask about the corpus (Ctrl-C stops an answer; empty line or Ctrl-D to leave).", file=sys.stderr)
     while True:
         try:
             question = input("> ").strip()
@@ -147,7 +186,7 @@ def cmd_chat(args, settings) -> int:
         if not question:
             break
         try:
-            answer = _stream_to_terminal(answerer, question, history)
+            answer = _stream_to_terminal(answerer, question, history, stoppable=True)
         except InputError as e:  # a bad question ends nothing: say why and ask again
             print(f"error: {e}", file=sys.stderr)
             continue
@@ -228,6 +267,21 @@ def _bench_answer(args, settings, out: Path) -> None:
     run(settings, out=out)
 
 
+def _bench_curve(args, settings, out: Path) -> None:
+    from rag.tools.benchmarks.answer import curve
+
+    curve(settings, answers=args.answers, eval_set=args.questions, split=args.split or "", out=out, plot=args.plot)
+    if args.plot:
+        print(f"plot: {args.plot}", file=sys.stderr)
+
+
+def _bench_load(args, settings, out: Path) -> None:
+    from rag.tools.benchmarks.load import run
+
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    run(settings, engines=engines, clients=args.clients, seconds=args.seconds, questions_file=args.questions, out=out)
+
+
 def _bench_ann(args, settings, out: Path) -> None:
     from rag.tools.benchmarks.ann import plot, run_on_index
 
@@ -235,6 +289,25 @@ def _bench_ann(args, settings, out: Path) -> None:
     if args.plot:
         plot(rows, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
+
+
+def _bench_backends(args, settings, out: Path) -> None:
+    from rag.settings import REPO_ROOT
+    from rag.tools.benchmarks.backends import run
+    from rag.tools.benchmarks.common import questions_from
+
+    questions = questions_from(args.questions or REPO_ROOT / "eval" / "questions.jsonl")
+    run(settings, _sizes(args), questions=questions, queries=args.queries, out=out)
+
+
+def _bench_engines(args, settings, out: Path) -> None:
+    from rag.tools.benchmarks.engines import run
+
+    try:
+        workers = [int(w) for w in (args.workers_list or "1,2").split(",") if w.strip()]
+    except ValueError as e:
+        raise UsageError(f"--workers-list must be comma-separated numbers, got {args.workers_list!r}") from e
+    run(settings, settings.corpus_dir, workers, rounds=args.rounds, out=out)
 
 
 def _sizes(args) -> list[int]:
@@ -250,6 +323,10 @@ BENCHMARKS: dict[str, Callable[[Any, Any, Path], None]] = {
     "answer": _bench_answer,
     "scale": _bench_scale,
     "ann": _bench_ann,
+    "backends": _bench_backends,
+    "engines": _bench_engines,
+    "load": _bench_load,
+    "curve": _bench_curve,
 }
 
 
@@ -271,9 +348,42 @@ def cmd_serve(args, settings) -> int:
         from ui.app import serve
     except ImportError as e:
         raise RagError(f"the chat page needs gradio: {e}; run the README's set-up command") from e
+    if args.auth:
+        print(
+            "warning: --auth puts the password in the process list (`ps`); "
+            "use RAG_AUTH=user:password or --auth-file FILE instead",
+            file=sys.stderr,
+        )
     pipeline = Pipeline(settings)
     if not args.no_ingest:
-        report = pipeline.ingest(progress=_progress_bar("embedding"))
-        print(f"index: {report.total_documents} documents, {report.total_chunks} chunks", file=sys.stderr)
+        _ingest_for_serving(pipeline)
     serve(pipeline)
     return 0
+
+
+def _ingest_for_serving(pipeline) -> None:
+    """Bring the index up to date: in the background when there is one to answer from meanwhile (the
+    page switches to the new generation when it is committed), else first."""
+    import threading
+
+    from rag.core.errors import IndexError_
+
+    try:
+        _ = pipeline.index
+    except IndexError_:  # nothing usable yet: build it before serving
+        report = pipeline.ingest(progress=_progress_bar("embedding"))
+        print(f"index: {report.total_documents} documents, {report.total_chunks} chunks", file=sys.stderr)
+        return
+
+    def update() -> None:
+        try:
+            report = pipeline.ingest()
+        except RagError as e:
+            print(f"error: updating the index failed: {e}; still serving the previous one", file=sys.stderr)
+            return
+        changes = f"+{len(report.added)} ~{len(report.changed)} -{len(report.removed)}"
+        print(f"index: {report.total_documents} documents, {report.total_chunks} chunks ({changes})", file=sys.stderr)
+        for s in report.skipped:
+            print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+
+    threading.Thread(target=update, name="ingest", daemon=True).start()

@@ -13,7 +13,7 @@ from typing import Any
 
 from rag.cli.commands import BENCHMARKS
 from rag.cli.exits import EXIT_CODES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from rag.core.choices import EmbedBackend, LLMBackend, Mode
+from rag.core.choices import EmbedBackend, IndexBackend, IngestEngine, LLMBackend, LLMServer, Mode
 from rag.core.errors import RagError, UsageError
 from rag.models.provision import PIECES
 
@@ -32,12 +32,23 @@ _SETTING_FLAGS = {
     "llm_model": "llm_model",
     "llm_base_url": "llm_base_url",
     "llm_threads": "llm_threads",
+    "llm_server": "llm_server",
+    "llm_parallel": "llm_parallel",
     "embed_threads": "embed_threads",
     "embed_backend": "embed_backend",
     "host": "host",
     "port": "port",
     "auth": "auth",
+    "auth_file": "auth_file",
+    "index_backend": "index_backend",
+    "milvus_uri": "milvus_uri",
+    "engine": "ingest_engine",
+    "ray_address": "ray_address",
+    "workers": "ray_workers",
+    "gpus_per_worker": "ray_gpus_per_worker",
 }
+# the flags of every command that opens an index
+_INDEX = ("index_backend", "milvus_uri")
 
 
 def _common(parser: argparse.ArgumentParser, *names: str) -> None:
@@ -54,13 +65,29 @@ def _common(parser: argparse.ArgumentParser, *names: str) -> None:
         "llm_model": (str, "local: a .gguf path; openai: the model name"),
         "llm_base_url": (str, "openai backend: base URL, e.g. http://127.0.0.1:11434/v1"),
         "llm_threads": (int, "threads for the local LLM"),
+        "llm_server": (str, "how the local GGUF runs: managed (llama-server, parallel slots; default) or in-process"),
+        "llm_parallel": (int, "answers generated at once by the managed llama-server (its slots)"),
         "embed_threads": (int, "threads for the embedder"),
         "embed_backend": (str, "onnx-int8 (default: verified int8 copy, faster) or torch"),
         "host": (str, "address to listen on (default 127.0.0.1)"),
         "port": (int, "port to listen on (default 7860)"),
-        "auth": (str, "user:password required by the chat page"),
+        "auth": (str, "user:password required by the chat page (shows in `ps`: prefer RAG_AUTH or --auth-file)"),
+        "auth_file": (Path, "file of user:password lines required by the chat page (chmod 600)"),
+        "index_backend": (str, "where the index lives: faiss (a folder, default) or milvus"),
+        "milvus_uri": (str, "milvus: a .db path (Milvus Lite) or http://host:19530 (default INDEX/milvus.db)"),
+        "engine": (str, "where new or changed documents are chunked and embedded: local (default) or ray"),
+        "ray_address": (str, "ray: host:port of a running cluster (default: start a local Ray for the run)"),
+        "workers": (int, "ray: embedding actors (default 2)"),
+        "gpus_per_worker": (float, "ray: GPUs per actor (needs --embed-backend torch; default 0)"),
     }
-    choices = {"mode": Mode.values(), "llm_backend": LLMBackend.values(), "embed_backend": EmbedBackend.values()}
+    choices = {
+        "mode": Mode.values(),
+        "llm_backend": LLMBackend.values(),
+        "llm_server": LLMServer.values(),
+        "embed_backend": EmbedBackend.values(),
+        "index_backend": IndexBackend.values(),
+        "engine": IngestEngine.values(),
+    }
     for name in names:
         kind, text = helps[name]
         flag = "-k" if name == "k" else "--" + name.replace("_", "-")
@@ -82,7 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", choices=PIECES, help="provision only one of them")
 
     p = sub.add_parser("ingest", help="build or update the index from a corpus folder")
-    _common(p, "corpus", "index", "embedder", "embed_threads", "embed_backend")
+    _common(
+        p,
+        "corpus",
+        "index",
+        "embedder",
+        "embed_threads",
+        "embed_backend",
+        *_INDEX,
+        "engine",
+        "ray_address",
+        "workers",
+        "gpus_per_worker",
+    )
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
     p.add_argument("--check", action="store_true", help="exit 1 if the index is stale; write nothing")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -97,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
             "k",
             "embed_threads",
             "embed_backend",
-            *(("llm_backend", "llm_model", "llm_base_url", "llm_threads") if name == "ask" else ()),
+            *_INDEX,
+            *(
+                ("llm_backend", "llm_model", "llm_base_url", "llm_threads", "llm_server", "llm_parallel")
+                if name == "ask"
+                else ()
+            ),
         )
         p.add_argument("question", nargs="?", help="the question")
         p.add_argument(
@@ -106,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="one JSON object per question")
 
     p = sub.add_parser("chat", help="a conversation in the terminal, with streaming")
-    _common(p, "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
+    _common(p, "index", "embedder", "mode", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads", *_INDEX)
 
     p = sub.add_parser("eval", help="evaluate retrieval (and answers) on an eval set or a benchmark")
-    _common(p, "embedder", "embed_backend", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads")
+    _common(p, "embedder", "embed_backend", "k", "llm_backend", "llm_model", "llm_base_url", "llm_threads", *_INDEX)
     p.add_argument(
         "--set", dest="eval_set", type=Path, help="eval set JSONL with gold quotes (default: eval/questions.jsonl)"
     )
@@ -131,25 +175,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: runs/<name>-<time>)")
 
     p = sub.add_parser("bench", help="benchmarks that print a table and write JSON")
-    _common(p, "corpus", "index", "embedder", "embed_backend", "embed_threads", "llm_threads")
+    _common(
+        p,
+        "corpus",
+        "index",
+        "embedder",
+        "embed_backend",
+        "embed_threads",
+        "llm_threads",
+        "llm_parallel",
+        *_INDEX,
+        "ray_address",
+    )
     p.add_argument(
         "which",
         choices=tuple(BENCHMARKS),
         help="ingest: throughput against the LangChain pipeline; search: warm latency per mode; "
         "answer: LLM first token / full answer, cold start and server memory; "
         "scale: hybrid search over replicated corpora of growing size; "
-        "ann: exact vs approximate vector search at growing sizes",
+        "ann: exact vs approximate vector search at growing sizes; "
+        "backends: the FAISS folder against Milvus Lite (build, memory, latency) at growing sizes; "
+        "engines: a full ingest by the local engine and by Ray with --workers-list workers, side by side; "
+        "load: many chat clients at once against `rag serve`, per LLM engine; "
+        "curve: new prompt tokens -> first token -> correct answers over context budgets",
     )
     p.add_argument(
         "--corpora", help="ingest: comma-separated corpus folders or benchmark folders (default: corpus/ and FacQA)"
     )
-    p.add_argument("--rounds", type=int, default=3, help="ingest/search: repetitions (medians are reported)")
-    p.add_argument("--sizes", default="10000,100000", help="scale/ann: comma-separated numbers of chunks")
+    p.add_argument("--rounds", type=int, default=3, help="ingest/search/engines: repetitions (medians are reported)")
+    p.add_argument("--sizes", default="10000,100000", help="scale/ann/backends: comma-separated numbers of chunks")
+    p.add_argument("--workers-list", help="engines: comma-separated numbers of Ray workers (default 1,2)")
     p.add_argument("--queries", type=int, default=200, help="scale/ann: number of questions")
     p.add_argument(
         "--questions", type=Path, help="scale/search: JSONL with a 'question' field (default: eval/questions.jsonl)"
     )
-    p.add_argument("--plot", type=Path, help="scale/ann: also draw cost against size into this PNG")
+    p.add_argument("--plot", type=Path, help="scale/ann/curve: also draw the figures into this PNG")
+    p.add_argument("--split", help="curve: only the questions of this split of the eval set (e.g. dev)")
+    p.add_argument("--answers", action="store_true", help="curve: also answer every question at every point (slow)")
+    p.add_argument("--clients", type=int, default=20, help="load: concurrent chat clients")
+    p.add_argument("--seconds", type=float, default=60.0, help="load: how long the clients keep asking")
+    p.add_argument("--engines", default="in-process,managed", help="load: LLM engines to compare, comma-separated")
     p.add_argument("--out", type=Path, help="JSON output (default: runs/bench-<which>-<time>.json)")
 
     p = sub.add_parser("serve", help="start the chat page (127.0.0.1 by default)")
@@ -165,9 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
         "llm_model",
         "llm_base_url",
         "llm_threads",
+        "llm_server",
+        "llm_parallel",
         "host",
         "port",
         "auth",
+        "auth_file",
+        *_INDEX,
     )
     p.add_argument("--no-ingest", action="store_true", help="do not update the index before serving")
     return parser
@@ -219,4 +288,9 @@ def _quiet_libraries(verbose: bool) -> None:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         for name in ("bm25s", "sentence_transformers", "transformers", "httpx"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # pymilvus installs its own handlers; its query iterator warns on every scan of Milvus Lite
+        # ("failed to get mvccTs"), and our own errors wrap its failures anyway
+        logging.getLogger("pymilvus").setLevel(logging.ERROR)
+        # a locked Milvus Lite folder is logged with a traceback; our own error names the cause and the fix
+        logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

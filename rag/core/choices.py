@@ -42,6 +42,27 @@ class LLMBackend(Choice):
     OPENAI = "openai"  # any OpenAI-compatible endpoint
 
 
+class LLMServer(Choice):
+    """How the local GGUF model runs."""
+
+    MANAGED = "managed"  # llama.cpp's llama-server as a managed subprocess: parallel slots, batched decoding
+    IN_PROCESS = "in-process"  # llama-cpp-python in this process: one llama.cpp context, one answer at a time
+
+
 class EmbedBackend(Choice):
     ONNX_INT8 = "onnx-int8"  # the verified int8 copy (faster on a CPU)
     TORCH = "torch"  # the sentence-transformers model as it is
+
+
+class IngestEngine(Choice):
+    """Where ingest chunks and embeds new or changed documents."""
+
+    LOCAL = "local"  # in this process
+    RAY = "ray"  # an actor pool on a Ray cluster (a local one for the run, or ray_address)
+
+
+class IndexBackend(Choice):
+    """Where the index lives."""
+
+    FAISS = "faiss"  # a folder: FAISS vectors, bm25s data, JSONL chunk store (the default)
+    MILVUS = "milvus"  # a Milvus collection (Milvus Lite in a folder, or a server at milvus_uri)
