@@ -25,7 +25,7 @@ from rag.steps.answer.answers_question import foreign_names, missing_kind
 from rag.steps.answer.citations import with_markers
 from rag.steps.answer.gate import GateDecision, GateParams, evidence_gate
 from rag.steps.answer.grounding import Grounded, GroundingThresholds, ground
-from rag.steps.answer.metadata_passages import metadata_passages
+from rag.steps.answer.metadata_passages import metadata_answer, metadata_passages
 from rag.steps.conversation import HistoryTurns, standalone_question
 from rag.steps.embedder import Embedder
 from rag.steps.focus import focus_hits
@@ -140,6 +140,10 @@ class Answerer:
             return float(vectors[n - 1] @ sentence_vectors[sentence])
 
         passages = [h.chunk.text for h in prepared.shown]
+        stated = metadata_answer(prepared.question, prepared.shown, raw, self.articles)
+        if stated is not None:  # an authorship question: the article's own byline answers it
+            author, n = stated
+            return self._answer(prepared, Grounded(((author + ".", (n,)),), (), (raw,)), raw, first_token_ms)
         grounded = ground(raw, passages, similarity, prepared.standalone, self.params.grounding)
         if grounded.kept:
             unanswered = self._unanswered(prepared, grounded)

@@ -249,6 +249,7 @@ _NEGATIONS = frozenset(
 SAME_LANGUAGE_NAME_RATIO = 0.85  # "Kremlinolog" finds "Kremlinologist"
 CROSS_LINGUAL_NAME_RATIO = 0.75  # "Russia" finds "Rusia"
 MIN_CROSS_LINGUAL_NAMES_FOUND = 0.5  # translated names ("Council" / "Dewan") cannot all be found
+_AFFIRMATIONS = frozenset(["yes", "ya", "iya", "benar", "betul"])
 NEGATION_SCOPE = 3  # words after a negation that it negates ("belum bersedia mencabut ...")
 _MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 _NEGATED_CONTRACTIONS = re.compile(r"n't\b|\bcan not\b", re.I)
@@ -304,6 +305,18 @@ def polarity_flipped(sentence: str, passage: str) -> bool:
     clause = words(_closest_clause(sentence, passage))
     stated = set(key_words(sentence))
     return any(w in _NEGATIONS and stated & set(clause[i + 1 : i + 1 + NEGATION_SCOPE]) for i, w in enumerate(clause))
+
+
+def polarity_answered(sentence: str, question: str, passage: str) -> bool:
+    """``sentence`` answers a yes/no question by its polarity alone, and the passage clause closest to
+    it (lexically) agrees: "AS belum bersedia ..." over a negated clause, "Yes, ..." over one that is
+    not. A clause in another language is never found, so a bare "Yes" across languages is no answer."""
+    clause = _closest_clause(sentence, passage)
+    if not clause:
+        return False
+    if _negated(sentence) and not _negated(question):
+        return _negated(clause)
+    return bool(_AFFIRMATIONS & set(words(sentence))) and not _negated(clause)
 
 
 def _negated(text: str) -> bool:

@@ -1,11 +1,13 @@
 """Does each sentence of a reply say what the passage it cites says? Keep what is supported.
 
-A sentence is supported by a passage when every number in it appears in the passage, most of its
-names appear there (fuzzy, so "Russia" finds "Rusia"), and either enough of its key words appear or
-the two are close in the embedder's (cross-lingual) space. Numbers the question itself contains,
-and capitalised words the question writes in lower case, are not claims of the answer (a model
-restating "as Deputy Foreign Minister" in English over Indonesian passages adds nothing to check), so
-they count as found; a name the question brings ("What did Trump say ...") must be in the passage.
+Only what a sentence adds to the question is checked: the question's own words, names and numbers
+are its premise, not claims of the answer (a model restating "as Deputy Foreign Minister" in English
+over Indonesian passages adds nothing to check; whether the cited articles know the question's names
+at all is answers_question.foreign_names' job). A sentence is supported by a passage when every new
+number appears in the passage, most of its new names appear there (fuzzy, so "Russia" finds
+"Rusia"), and either enough of its new key words appear or the two are close in the embedder's
+(cross-lingual) space. A sentence that adds nothing to the question (no new word, name or number) is
+not supported: it restates the question, it does not answer it.
 
 A sentence citing the wrong passage is re-pointed to the shown passage that supports it; an
 unsupported sentence keeps its longest supported opening clauses, or is dropped; so is a sentence
@@ -19,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.core.text import fuzzy_in, key_words, names, vocabulary_of
-from rag.steps.answer.answers_question import polarity_flipped
+from rag.steps.answer.answers_question import Asked, asked_kind, polarity_answered, polarity_flipped
 from rag.steps.answer.citations import split_answer, strip_stray_brackets
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -97,14 +99,16 @@ def supporting_markers(
     """The markers to keep for a sentence: its own when they support it, else the one shown
     passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
     if markers:
-        support = check_support(text, [passages[n - 1] for n in markers], similarity, list(markers), t, question)
+        support = check_support(
+            text, [passages[n - 1] for n in markers], similarity, list(markers), t, question, passages
+        )
         if support.supported:
             return markers
     best: tuple[float, int] | None = None
     for n in range(1, len(passages) + 1):
         if n in markers:
             continue
-        support = check_support(text, [passages[n - 1]], similarity, [n], t, question)
+        support = check_support(text, [passages[n - 1]], similarity, [n], t, question, passages)
         if support.supported and (best is None or support.similarity > best[0]):
             best = (support.similarity, n)
     return (best[1],) if best else ()
@@ -137,32 +141,51 @@ def check_support(
     passage_ids: list[int],
     thresholds: GroundingThresholds | None = None,
     question: str = "",
+    context: Sequence[str] = (),
 ) -> Support:
     """Does the union of ``passages`` support ``sentence``, written to answer ``question``?
     ``similarity(sentence, i)`` is the embedder cosine between the sentence and passage
-    ``passage_ids[i]``."""
+    ``passage_ids[i]``; ``context``: every passage shown with them."""
     thresholds = thresholds or GroundingThresholds()
     joined = " ".join(passages)
     passage_numbers = set(_numbers(joined))
-    numbers = _numbers(sentence)
-    numbers_ok = all(n in passage_numbers or n in _numbers(question) for n in numbers)
+    asked_numbers = set(_numbers(question))
+    numbers = [n for n in _numbers(sentence) if n not in asked_numbers]
+    numbers_ok = all(n in passage_numbers for n in numbers)
     vocabulary = vocabulary_of([joined])
-    # words the question writes in lower case: a model capitalising them ("Deputy Foreign Minister")
-    # makes no new name; a name the question itself brings must still be found in the passage
-    asked = {w for w in re.findall(r"[\w\-]+", question) if w.islower()}  # split as names() splits
+    # the question's words (any case, split as names() splits "Kerry-Lavrov") are its premise
+    split = re.findall(r"[\w\-]+", question)  # as names() splits ("Kerry-Lavrov")
+    asked = {w.lower() for w in split} | vocabulary_of([question])
+    lower_asked = {w for w in split if w.islower()}
     sentence_names = names(sentence)
-    in_passage = [fuzzy_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names]
-    found = sum(hit or n in asked for n, hit in zip(sentence_names, in_passage, strict=True))
+    in_passage = {n: _name_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names}
+    new_names = [n for n in sentence_names if n not in asked]
+    # a name the question brings must be known to the evidence shown (any passage: "Russia" need not
+    # be in the very chunk that names the minister); one it writes in lower case is no name at all
+    shown = vocabulary_of(list(context)) | vocabulary if context else vocabulary
+    given = {
+        n
+        for n in sentence_names
+        if n not in new_names and (n in lower_asked or _name_in(n, shown, thresholds.fuzzy_name_ratio))
+    }
+    found = sum(in_passage[n] or n in given for n in sentence_names)
     name_overlap = found / len(sentence_names) if sentence_names else 1.0
-    words = key_words(sentence)
-    word_overlap = (sum(fuzzy_in(w, vocabulary, 0.85) for w in words) / len(words)) if words else 0.0
+    new_words = [w for w in key_words(sentence) if not fuzzy_in(w, asked, 0.85)]
+    found_words = sum(fuzzy_in(w, vocabulary, 0.85) for w in new_words)
+    # a yes/no answer's news can be its polarity alone ("AS belum bersedia mencabut sanksi")
+    polarity = polarity_answered(sentence, question, joined)
+    word_overlap = found_words / len(new_words) if new_words else float(bool(numbers or new_names or polarity))
     sim = max((similarity(sentence, pid) for pid in passage_ids), default=0.0)
     if not numbers_ok:
         return Support(False, False, name_overlap, word_overlap, sim, "a number in the sentence is not in the passage")
+    if not (numbers or new_names or new_words or polarity):
+        return Support(False, True, name_overlap, word_overlap, sim, "the sentence adds nothing to the question")
     if name_overlap < thresholds.min_name_overlap:
         return Support(False, True, name_overlap, word_overlap, sim, "names in the sentence are not in the passage")
-    # anchored: the passage itself holds a number or a name of the sentence (not only the question)
-    anchored = any(n in passage_numbers for n in numbers) or any(in_passage)
+    if new_names and asked_kind(question) == Asked.WHO and not any(in_passage[n] for n in new_names):
+        return Support(False, True, name_overlap, word_overlap, sim, "the name it answers with is not in the passage")
+    # anchored: the passage itself holds a number or a name of the sentence
+    anchored = bool(numbers) or any(in_passage.values())
     if (
         word_overlap >= thresholds.min_word_overlap
         or sim >= thresholds.min_similarity
@@ -170,6 +193,11 @@ def check_support(
     ):
         return Support(True, True, name_overlap, word_overlap, sim, "")
     return Support(False, True, name_overlap, word_overlap, sim, "the passage does not say this")
+
+
+def _name_in(name: str, vocabulary: set[str], ratio: float) -> bool:
+    """A name is in the vocabulary (fuzzily); "rc-135" and "kerry-lavrov" when each part is."""
+    return all(fuzzy_in(part, vocabulary, ratio) for part in name.split("-") if part)
 
 
 def _numbers(text: str) -> list[str]:

@@ -1,13 +1,15 @@
 """Questions about an article itself ("Who wrote ...?", "Dari kota mana ... dilaporkan?") are answered
 from the article's own metadata line: the line that states it is shown to the model first, as a passage
 it can cite. An authorship question about an article that names no author declines instead of letting
-the model name someone quoted in it."""
+the model name someone quoted in it; a reply to one that names someone other than the stated author
+is replaced by the stated author, cited to the line that states it (metadata_answer)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.core.text import fuzzy_in, vocabulary_of
 from rag.core.types import Chunk, Hit
 from rag.steps.answer.answers_question import Asked, asked_kind
 from rag.steps.metadata import Articles, Field, asked_fields
@@ -40,3 +42,23 @@ def metadata_passages(question: str, hits: Sequence[Hit], articles: Articles) ->
     if not found and Field.AUTHOR in fields and asked_kind(question) == Asked.WHO:
         return MetadataPassages((), "the retrieved articles do not say who wrote them")
     return MetadataPassages(tuple(found))
+
+
+def metadata_answer(question: str, shown: Sequence[Hit], reply: str, articles: Articles) -> tuple[str, int] | None:
+    """(the stated author, the number of the shown line that states it) when ``question`` asks who
+    wrote the article and ``reply`` names someone else; None otherwise."""
+    if Field.AUTHOR not in asked_fields(question) or asked_kind(question) != Asked.WHO:
+        return None
+    for n, hit in enumerate(shown, start=1):
+        if hit.method != "metadata" or not hit.chunk.chunk_id.endswith(f"#{Field.AUTHOR.value}"):
+            continue
+        span = articles.metadata(hit.chunk.doc_id).get(Field.AUTHOR)
+        author = span.value if span else ""
+        parts = vocabulary_of([author])
+        if not parts:
+            return None  # the line names no one ("Hubungi penulis di ..."): the reply stands or falls on its own
+        said = vocabulary_of([reply])
+        if all(fuzzy_in(part, said, 0.85) for part in parts):
+            return None
+        return author, n
+    return None

@@ -1,0 +1,68 @@
+"""Grounding checks only what a sentence adds to the question: examples written for each class."""
+
+from __future__ import annotations
+
+from rag.steps.answer.grounding import check_support
+
+
+def close(_sentence: str, _n: int) -> float:
+    return 0.90  # close enough in the embedder's space to support a sentence on its own
+
+
+def translated(_sentence: str, _n: int) -> float:
+    return 0.81  # a translation's distance: support needs a name or number of the sentence in the passage
+
+
+def test_a_sentence_that_restates_the_question_is_no_answer_however_close():
+    question = "What type of aircraft did the Russian fighter intercept over the Baltic Sea?"
+    passage = ["Jet tempur Rusia mencegat pesawat pengintai AS RC-135 di atas Laut Baltik."]
+    restated = "A Russian fighter intercepted an aircraft over the Baltic Sea."
+    support = check_support(restated, passage, close, [1], question=question)
+    assert not support.supported and support.reason == "the sentence adds nothing to the question"
+    answered = "The Russian fighter intercepted an RC-135 over the Baltic Sea."
+    assert check_support(answered, passage, close, [1], question=question).supported
+
+
+def test_a_name_of_the_question_may_be_found_in_another_shown_passage():
+    question = "Which career FSB official became Russia's deputy foreign minister in 2015?"
+    cited = "Pejabat karir FSB Oleg Syromolotov diberi posisi baru pada tahun 2015 sebagai wakil menteri luar negeri."
+    other = "Kementerian Luar Negeri Rusia menolak berkomentar."
+    sentence = "Oleg Syromolotov became Russia's deputy foreign minister in 2015."
+    support = check_support(sentence, [cited], translated, [1], question=question, context=[cited, other])
+    assert support.supported
+    # nowhere in the evidence shown: the question's premise is not what these passages are about
+    alone = check_support(sentence, [cited], translated, [1], question=question, context=[cited])
+    assert not alone.supported and "names" in alone.reason
+
+
+def test_the_name_a_who_question_is_answered_with_must_be_in_the_passage():
+    question = "Who is the Ukrainian president whom Putin was due to meet in Milan?"
+    passage = ["Putin menuju ke Milan, Italia, untuk melakukan pembicaraan dengan presiden Ukraina Petro Poroshenko."]
+    invented = "In Milan, Putin was due to meet Ukrainian president Viktor Yanukovych."
+    support = check_support(invented, passage, close, [1], question=question)
+    assert not support.supported and support.reason == "the name it answers with is not in the passage"
+    found = "In Milan, Putin was due to meet Ukrainian president Petro Poroshenko."
+    assert check_support(found, passage, close, [1], question=question).supported
+
+
+def test_a_yes_no_answer_by_its_polarity_needs_the_passage_to_agree():
+    question = "Apakah AS bersedia mencabut sanksi terhadap Rusia?"
+    negated = [
+        "Lavrov mengakui pertemuan itu menghasilkan sesuatu, meski AS belum bersedia mencabut sanksi terhadap Rusia."
+    ]
+    plain = ["Lavrov mengatakan AS bersedia mencabut sanksi terhadap Rusia tahun depan."]
+    answer = "AS belum bersedia mencabut sanksi terhadap Rusia."
+    assert check_support(answer, negated, close, [1], question=question).supported
+    assert not check_support(answer, plain, close, [1], question=question).supported
+
+
+def test_a_bare_yes_is_an_answer_only_where_the_passage_can_be_read_for_it():
+    question = "Did Russia and the US agree to share intelligence on ISIS?"
+    english = ["Russia and the US agreed to share intelligence on ISIS militants, Kerry said."]
+    indonesian = ["AS dan Rusia akan mulai berbagi informasi intelijen mengenai militan ISIS, kata Kerry."]
+    answer = "Yes, Russia and the US agreed to share intelligence on ISIS."
+    assert check_support(answer, english, close, [1], question=question).supported
+    # across languages no clause can be read for its polarity: a bare "Yes" is not taken on trust
+    assert not check_support(answer, indonesian, close, [1], question=question).supported
+    refused = ["Russia and the US never agreed to share intelligence on ISIS militants, Kerry said."]
+    assert not check_support(answer, refused, close, [1], question=question).supported
