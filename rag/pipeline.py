@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from rag.steps.store.milvus_client import MilvusParams
 
 log = logging.getLogger(__name__)
+
+ANSWERS_FIRST_MAX_WAIT_S = 30.0  # an ingest in the serving process embeds at least a batch this often
 
 
 class Pipeline:
@@ -110,13 +113,26 @@ class Pipeline:
                     check_only=check_only,
                     progress=track,
                     writer=index_writer(self.settings),
-                    engine=ingest_engine(self.settings, self.embedder),
+                    engine=ingest_engine(self.settings, self.embedder) or self._local_engine(),
                 )
             finally:
                 self.ingest_progress = None
         if report.written:
             self.refresh_index()
         return report
+
+    def _local_engine(self) -> Engine:
+        from rag.steps.ingest import LocalEngine
+
+        return LocalEngine(self.embedder, ingest_params(self.settings), pause=self._answers_first)
+
+    def _answers_first(self) -> None:
+        """Before each batch an ingest embeds here: wait while answers are being generated or wait for
+        a slot (indexing and generation share the cores), but at most ANSWERS_FIRST_MAX_WAIT_S, so that
+        an ingest under a steady stream of questions still moves on."""
+        deadline = time.monotonic() + ANSWERS_FIRST_MAX_WAIT_S
+        while time.monotonic() < deadline and any(q.snapshot().length for q in list(self._queues.values())):
+            time.sleep(0.05)
 
     def refresh_index(self, *, background: bool = False) -> bool:
         """Switch to the generation manifest.json names now when it changed since the index was loaded

@@ -126,14 +126,18 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """In this process: chunk every document, then embed all their chunks in batches of similar length."""
+    """In this process: chunk every document, then embed all their chunks in batches of similar length.
+    ``pause()``, when given, is called before every batch: a serving process makes indexing wait there
+    while answers are being generated (the two share the same cores), so a batch is all an answer can
+    wait for."""
 
     name = "local"
     unit = "chunk"
 
-    def __init__(self, embedder: Embedder, params: IngestParams) -> None:
+    def __init__(self, embedder: Embedder, params: IngestParams, pause: Callable[[], None] | None = None) -> None:
         self.embedder = embedder
         self.params = params
+        self.pause = pause
 
     def __call__(
         self, documents: Sequence[Document], progress: ProgressFn | None
@@ -147,7 +151,7 @@ class LocalEngine:
             )
             for doc in documents
         ]
-        matrix = _embed(self.embedder, [c.text for chunks in per_doc for c in chunks], progress)
+        matrix = _embed(self.embedder, [c.text for chunks in per_doc for c in chunks], progress, self.pause)
         begin = 0
         for doc, chunks in zip(documents, per_doc, strict=True):
             yield doc.doc_id, chunks, matrix[begin : begin + len(chunks)]
@@ -212,14 +216,18 @@ def ingest(
     return report
 
 
-def _embed(embedder: Embedder, texts: list[str], progress: ProgressFn | None) -> np.ndarray:
+def _embed(
+    embedder: Embedder, texts: list[str], progress: ProgressFn | None, pause: Callable[[], None] | None = None
+) -> np.ndarray:
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     # Batches of similar length waste less padding; results go back to the original order.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    step = 256
+    step = 64 if pause else 256  # when answers come first, a batch (~1 s on 2 cores) is their longest wait
     for begin in range(0, len(order), step):
+        if pause:
+            pause()
         rows = order[begin : begin + step]
         out[rows] = embedder.embed_documents([texts[i] for i in rows])
         if progress:

@@ -1,0 +1,55 @@
+"""An ingest in the serving process embeds only while no answer is being generated (they share the
+cores), and still moves on under a steady stream of questions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from fakes import EchoChatModel
+from test_ui import build_pipeline
+
+import rag.pipeline
+
+NEW_ARTICLE = " ".join(
+    f"Kalimat nomor {i} tentang pelabuhan baru di Makassar yang dibangun tahun ini." for i in range(60)
+)
+
+
+def _recording(pipeline) -> list[float]:
+    """Times at which the pipeline's embedder embedded a batch of documents."""
+    calls: list[float] = []
+    embed = pipeline.embedder.embed_documents
+
+    def recorded(texts):
+        calls.append(time.monotonic())
+        return embed(texts)
+
+    pipeline.embedder.embed_documents = recorded
+    return calls
+
+
+def test_an_ingest_waits_while_an_answer_is_generated(tmp_path: Path):
+    pipeline = build_pipeline(tmp_path, EchoChatModel())
+    (tmp_path / "corpus" / "makassar.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    calls = _recording(pipeline)
+    reports = []
+    with pipeline.generation_queue.slot("an answer being generated"):
+        worker = threading.Thread(target=lambda: reports.append(pipeline.ingest()))
+        worker.start()
+        time.sleep(1.5)
+        assert calls == [] and worker.is_alive()  # chunked, then waiting before its first batch
+        released = time.monotonic()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and reports[0].written and reports[0].embedded_chunks > 0
+    assert calls and calls[0] >= released
+
+
+def test_an_ingest_still_moves_on_when_questions_never_stop(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(rag.pipeline, "ANSWERS_FIRST_MAX_WAIT_S", 0.3)
+    pipeline = build_pipeline(tmp_path, EchoChatModel())
+    (tmp_path / "corpus" / "makassar.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    with pipeline.generation_queue.slot("answers all the time"):
+        report = pipeline.ingest()  # returns although the slot is never given back
+    assert report.written and report.embedded_chunks > 0
