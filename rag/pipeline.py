@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag.core.choices import EmbedBackend, IndexBackend, IngestEngine, LLMBackend, LLMServer, Mode
 from rag.core.errors import ConfigError
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ANSWERS_FIRST_MAX_WAIT_S = 30.0  # an ingest in the serving process embeds at least a batch this often
+T = TypeVar("T")
+INGEST_NICENESS = 10  # added to an ingest thread's nice value in a serving process (Linux: per thread)
 
 
 class Pipeline:
@@ -102,19 +106,24 @@ class Pipeline:
             if progress is not None:
                 progress(done, total)
 
+        def run() -> IngestReport:
+            return ingest(
+                corpus or self.settings.corpus_dir,
+                self.settings.index_dir,
+                self.embedder,
+                ingest_params(self.settings),
+                rebuild=rebuild,
+                check_only=check_only,
+                progress=track,
+                writer=index_writer(self.settings),
+                engine=ingest_engine(self.settings, self.embedder) or self._local_engine(),
+            )
+
         with self._ingest_lock:  # not self._lock: answers keep reading the current index meanwhile
             try:
-                report = ingest(
-                    corpus or self.settings.corpus_dir,
-                    self.settings.index_dir,
-                    self.embedder,
-                    ingest_params(self.settings),
-                    rebuild=rebuild,
-                    check_only=check_only,
-                    progress=track,
-                    writer=index_writer(self.settings),
-                    engine=ingest_engine(self.settings, self.embedder) or self._local_engine(),
-                )
+                # a serving process ingests off the main thread: there it runs at a lower CPU priority
+                on_main = threading.current_thread() is threading.main_thread()
+                report = run() if on_main else run_niced(run, INGEST_NICENESS)
             finally:
                 self.ingest_progress = None
         if report.written:
@@ -466,3 +475,27 @@ def ingest_engine(settings: Settings, embedder: Embedder) -> Engine | None:
             address=settings.ray_address, workers=settings.ray_workers, gpus_per_worker=settings.ray_gpus_per_worker
         ),
     )
+
+
+def run_niced(work: Callable[[], T], niceness: int) -> T:
+    """``work()`` in a new thread whose nice value is raised by ``niceness`` (on Linux nice is per
+    thread, and a thread cannot lower it again without privileges: hence a thread of its own, which
+    ends with the work). Elsewhere it runs as it is. Its exception is raised here."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def body() -> None:
+        if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+        try:
+            result.append(work())
+        except BaseException as e:  # handed to the caller below
+            failure.append(e)
+
+    worker = threading.Thread(target=body, name="ingest", daemon=True)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]

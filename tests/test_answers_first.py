@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from fakes import EchoChatModel
 from test_ui import build_pipeline
 
@@ -53,3 +54,23 @@ def test_an_ingest_still_moves_on_when_questions_never_stop(tmp_path: Path, monk
     with pipeline.generation_queue.slot("answers all the time"):
         report = pipeline.ingest()  # returns although the slot is never given back
     assert report.written and report.embedded_chunks > 0
+
+
+def test_a_background_ingest_runs_at_a_lower_priority_and_leaves_its_caller_as_it_was():
+    import os
+    import threading
+
+    from rag.pipeline import run_niced
+
+    def nice_here() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = nice_here()
+    assert run_niced(nice_here, 5) == min(19, before + 5)
+    assert nice_here() == before
+
+    def fails() -> None:
+        raise ValueError("a damaged corpus")
+
+    with pytest.raises(ValueError, match="damaged"):
+        run_niced(fails, 5)
