@@ -19,13 +19,14 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 from pydantic import ConfigDict, PrivateAttr
 
 from rag.core.choices import LLMBackend, LLMServer
 from rag.core.errors import ConfigError, LLMError
 from rag.steps.generation_queue import GenerationQueue, request_key
+from rag.steps.streamed_chat import StreamedChatModel
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def to_openai_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return out
 
 
-class LlamaCppChatModel(BaseChatModel):
+class LlamaCppChatModel(StreamedChatModel):
     """A GGUF chat model run in-process by llama-cpp-python.
 
     rope_freq_base is left to the file (0 = read from the GGUF): Qwen2.5 needs 1,000,000, and
@@ -95,16 +96,6 @@ class LlamaCppChatModel(BaseChatModel):
             "stop": stop or self.stop,
         }
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -129,7 +120,7 @@ class LlamaCppChatModel(BaseChatModel):
                 raise LLMError(f"the local model failed: {e}") from e
 
 
-class QueuedChatModel(BaseChatModel):
+class QueuedChatModel(StreamedChatModel):
     """``chat`` behind ``queue``: each generation waits for a slot (in arrival order) and holds it
     until its last token; a caller that entered the queue itself with the same messages
     (``queue.enter(request_key(messages))``) keeps its place."""
@@ -145,16 +136,6 @@ class QueuedChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {**self.chat._identifying_params, "slots": self.queue.slots}
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def _stream(
         self,

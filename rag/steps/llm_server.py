@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 from pydantic import ConfigDict, PrivateAttr
 
 from rag.core.errors import ConfigError, LLMError
+from rag.steps.streamed_chat import StreamedChatModel
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ class GGUFTokenizer:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
 
-class ServerChatModel(BaseChatModel):
+class ServerChatModel(StreamedChatModel):
     """The chat model served by a managed LlamaServer, through the OpenAI-compatible client.
 
     Before each request the server is checked (started or restarted when its process has exited);
@@ -378,16 +378,6 @@ class ServerChatModel(BaseChatModel):
                 )
                 self._client_url = url
             return self._client
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def _stream(
         self,
