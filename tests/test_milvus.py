@@ -1,10 +1,18 @@
 """What only the Milvus backend does: term statistics kept incrementally (and recounted after an
 interrupted ingest), BM25 re-weighting when the average chunk length drifts, long documents split into
-parts, scans that split the key range, server-side fusion, and the command line on Milvus Lite."""
+parts, scans that split the key range, server-side fusion, the command line on Milvus Lite, and an
+engine that dies or freezes under an open index or an ingest (a Milvus Lite server process of its own,
+killed by its PID) and comes back."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +25,7 @@ from rag.core.choices import Fusion  # noqa: E402
 from rag.steps.index_store import load_index  # noqa: E402
 from rag.steps.ingest import ingest  # noqa: E402
 from rag.steps.store import milvus_client as milvus  # noqa: E402
+from rag.steps.store import milvus_connection, milvus_writer  # noqa: E402
 from rag.steps.store import milvus_schema as schema  # noqa: E402
 from rag.steps.store.base import HybridQuery  # noqa: E402
 from rag.steps.store.milvus_index import open_milvus_index  # noqa: E402
@@ -220,3 +229,172 @@ def test_settings_map_to_the_backend_and_engine_parameters(tmp_path: Path):
     ):
         with pytest.raises(ConfigError, match=message):
             Settings(**bad).validated()
+
+
+class MilvusServer:
+    """A Milvus Lite server in a process of its own on a loopback port (what a server ``milvus_uri``
+    points at), killed by its PID and started again on the same port and folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = ["-m", "milvus_lite", "server", "--data-dir", str(self.folder / "data"), "--host", "127.0.0.1"]
+        with (self.folder / "server.log").open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, *command, "--port", str(self.port)], stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (self.folder / "server.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"Milvus Lite did not listen on {self.uri} within 60 s")
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+        if signum == signal.SIGKILL:
+            self.process.wait()
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path):
+    server = MilvusServer(tmp_path / "server")
+    server.folder.mkdir()
+    server.start()
+    yield server
+    milvus.close_all()
+    if server.process is not None and server.process.poll() is None:
+        server.signal(signal.SIGCONT)
+        server.signal(signal.SIGKILL)
+
+
+def _server_params(server: MilvusServer) -> milvus.MilvusParams:
+    return milvus.MilvusParams(uri=server.uri, collection="rag_t", dense_index="FLAT")
+
+
+def _timed(call):
+    started = time.monotonic()
+    try:
+        return call(), time.monotonic() - started
+    except Exception as e:
+        return e, time.monotonic() - started
+
+
+def test_a_search_while_milvus_is_dead_fails_fast_and_after_its_restart_succeeds(corpus_dir, tmp_path, milvus_server):
+    params, embedder = _server_params(milvus_server), HashingEmbedder()
+    ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(params))
+    index = open_milvus_index(params, embedder.identity())
+    vector = embedder.embed_query("Lavrov Kerry Paris")
+    dense, lexical = index.search_dense(vector, 5), _bm25(index, "Lavrov Kerry Paris")
+    milvus_server.signal(signal.SIGKILL)
+    error, took_s = _timed(lambda: index.search_sparse("sanksi Rusia", 5))
+    # the product's own one-line error, naming the address and the fix, after RECONNECT_FOR_S of trying
+    assert isinstance(error, milvus_connection.MilvusUnreachable), error
+    assert milvus_server.uri in str(error) and "start Milvus again" in str(error) and "\n" not in str(error)
+    assert took_s < milvus_connection.RECONNECT_FOR_S + 2
+    milvus_server.start()  # by its operator; the index object is the one opened before
+    found, took_s = _timed(lambda: index.search_dense(vector, 5))
+    assert found == dense and took_s < 5  # reconnected, and the collections a restart released loaded again
+    assert _bm25(index, "Lavrov Kerry Paris") == lexical
+
+
+def test_a_frozen_milvus_fails_at_the_deadline_and_answers_when_it_resumes(
+    corpus_dir, tmp_path, milvus_server, monkeypatch
+):
+    params, embedder = _server_params(milvus_server), HashingEmbedder()
+    ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(params))
+    index = open_milvus_index(params, embedder.identity())
+    vector = embedder.embed_query("NATO Brussel")
+    before = index.search_dense(vector, 5)
+    monkeypatch.setattr(milvus_connection, "LOOKUP_TIMEOUT_S", 1.0)
+    milvus_server.signal(signal.SIGSTOP)  # alive but not answering: without a deadline a search waits for ever
+    error, took_s = _timed(lambda: index.search_dense(vector, 5))
+    assert isinstance(error, milvus_connection.MilvusUnreachable) and "no answer within 1 s" in str(error)
+    assert took_s < 3
+    milvus_server.signal(signal.SIGCONT)
+    assert index.search_dense(vector, 5) == before
+
+
+def test_other_milvus_errors_are_raised_at_once_without_reconnecting(corpus_dir, tmp_path):
+    from pymilvus.exceptions import MilvusException
+
+    params, embedder = _params(tmp_path), HashingEmbedder()
+    ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(params))
+    client = milvus.connect(params)
+    channel = client._client
+    error, took_s = _timed(lambda: client.query(params.collection, filter="no_such_field > 1", output_fields=["pk"]))
+    assert isinstance(error, MilvusException) and not isinstance(error, milvus_connection.MilvusUnreachable)
+    assert took_s < 1 and client._client is channel  # not retried, not reconnected
+
+
+def test_a_stopped_milvus_lite_is_started_again_by_the_next_search(corpus_dir, tmp_path):
+    from milvus_lite.server_manager import server_manager_instance
+
+    params, embedder = _params(tmp_path), HashingEmbedder()
+    ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(params))
+    index = open_milvus_index(params, embedder.identity())
+    vector = embedder.embed_query("sanksi Medvedev")
+    before = index.search_dense(vector, 5)
+    server_manager_instance.release_server(params.uri)  # Milvus Lite runs in this process: stopped, not killed
+    found, took_s = _timed(lambda: index.search_dense(vector, 5))
+    assert found == before and took_s < 5
+
+
+@pytest.mark.parametrize("dies_before", ["apply_df", "flush"])
+def test_an_ingest_whose_milvus_is_killed_is_repaired_by_the_next(
+    dies_before, corpus_dir, tmp_path, milvus_server, monkeypatch
+):
+    """Milvus killed in the middle of an incremental ingest's commit: after the chunks are upserted
+    and deleted, before the term statistics and the documents; or after the documents, before the
+    flush and the manifest. Once Milvus is back the next ingest leaves the index equal to the same
+    ingest never interrupted (a twin in Milvus Lite): chunks, documents, counts and BM25 scores."""
+    params, twin, embedder = _server_params(milvus_server), _params(tmp_path / "twin"), HashingEmbedder()
+    for target in (params, twin):
+        ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(target))
+    (corpus_dir / "sanksi.txt").unlink()
+    (corpus_dir / "paris.txt").write_text("Kerry di Paris\n\nKerry bertemu Lavrov lagi di Paris.", encoding="utf-8")
+    (corpus_dir / "jet.txt").write_text("Jet Rusia\n\nJet Su-24 Rusia terbang dekat kapal AS.", encoding="utf-8")
+    ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(twin))
+
+    apply_df, write_documents = milvus_writer.apply_df, milvus_writer.MilvusSession._write_documents
+
+    def kill_then_apply_df(*args):
+        milvus_server.signal(signal.SIGKILL)
+        apply_df(*args)
+
+    def write_documents_then_kill(self, *args):
+        write_documents(self, *args)
+        milvus_server.signal(signal.SIGKILL)
+
+    if dies_before == "apply_df":
+        monkeypatch.setattr(milvus_writer, "apply_df", kill_then_apply_df)
+    else:
+        monkeypatch.setattr(milvus_writer.MilvusSession, "_write_documents", write_documents_then_kill)
+    monkeypatch.setattr(milvus_connection, "RECONNECT_FOR_S", 0.5)  # the bound itself is tested above
+    with pytest.raises(milvus_connection.MilvusUnreachable, match=milvus_server.uri):
+        ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(params))
+    monkeypatch.undo()
+    milvus_server.start()
+    assert schema.read_manifest(milvus.connect(params), params)[1] == "writing"
+    report = ingest(corpus_dir, tmp_path / "i", embedder, SMALL_CHUNKS, writer=MilvusWriter(params))
+    assert not report.full_rebuild
+    repaired, expected = (open_milvus_index(p, embedder.identity()) for p in (params, twin))
+    manifest, state = schema.read_manifest(milvus.connect(params), params)
+    assert state == "clean" and manifest["counts"] == expected.manifest["counts"]
+    assert manifest["tokens"] == expected.manifest["tokens"]
+    assert manifest["bm25"]["avgdl"] == pytest.approx(expected.manifest["bm25"]["avgdl"])
+    reference = _reference(corpus_dir, tmp_path / "ref")
+    assert [c.chunk_id for c in repaired.chunks] == [c.chunk_id for c in reference.chunks]
+    assert dict(repaired.documents) == dict(reference.documents)
+    for query in ("Lavrov Kerry Paris", "jet Rusia kapal", "sanksi Medvedev", "NATO Brussel"):
+        assert _bm25(repaired, query) == pytest.approx(_bm25(expected, query), rel=1e-5)

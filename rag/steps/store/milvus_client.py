@@ -1,5 +1,6 @@
-"""Talking to Milvus: where an index is (``MilvusParams``), one client per address in a process,
-and reading many rows without a query iterator.
+"""Talking to Milvus: where an index is (``MilvusParams``), one connection per address in a process
+(it survives the engine restarting: milvus_connection.py), and reading many rows without a query
+iterator.
 
 ``uri``: a path ending in ``.db`` is Milvus Lite (embedded: its server runs in this process and holds
 the folder's lock); ``http://host:19530`` a Milvus standalone or distributed deployment.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.core.errors import IndexError_
+from rag.steps.store.milvus_connection import MilvusConnection, open_client
 
 BATCH_ROWS = 256  # rows per upsert request
 BATCH_IDS = 500  # ids per get, delete or filter expression
@@ -40,30 +42,30 @@ class MilvusParams:
         return f"{self.uri} collection {self.collection}"
 
 
-_CLIENTS: dict[tuple[str, str], Any] = {}  # one client per address in a process (creating one costs ~5 ms)
+_CLIENTS: dict[tuple[str, str], MilvusConnection] = {}  # one connection per address in a process
 _CLIENTS_LOCK = threading.Lock()
 
 
-def connect(params: MilvusParams):
-    """A MilvusClient for ``params.uri``; every failure becomes an IndexError_ that names the fix."""
+def connect(params: MilvusParams) -> MilvusConnection:
+    """The connection to ``params.uri``; a failure to open it becomes an IndexError_ that names the fix."""
     with _CLIENTS_LOCK:
         client = _CLIENTS.get((params.uri, params.token))
         if client is None:
-            client = _CLIENTS[(params.uri, params.token)] = _new_client(params)
+            client = _CLIENTS[(params.uri, params.token)] = MilvusConnection(
+                params.uri, params.token, _new_client(params)
+            )
         return client
 
 
 def _new_client(params: MilvusParams):
+    if params.uri.endswith(".db"):
+        Path(params.uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        from pymilvus import MilvusClient
+        return open_client(params.uri, params.token)
     except ImportError as e:
         raise IndexError_(
             f"index_backend=milvus needs pymilvus and milvus-lite ({e}); run `scripts/setup.sh scale`"
         ) from e
-    if params.uri.endswith(".db"):
-        Path(params.uri).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return MilvusClient(uri=params.uri, token=params.token, timeout=30)
     except Exception as e:  # pymilvus raises MilvusException and grpc errors alike
         hint = (
             "another process (a running `rag serve`?) may hold this Milvus Lite folder"

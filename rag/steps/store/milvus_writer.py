@@ -5,7 +5,10 @@ their stale chunks and the chunks of removed documents, updates the term statist
 documents (their sha256 last: a document whose write was interrupted is planned again next time),
 then records the manifest and marks the index ``clean``. Milvus has no transaction across these
 steps: a search during an ingest can see a mix of old and new chunks. After an interrupted ingest
-the next one recounts the term statistics from the chunks themselves.
+(an exception, or Milvus killed under it) the next one takes the chunk and token totals from the
+chunks themselves, replaces every chunk the interrupted one may have left (of documents it writes
+again or no longer in the corpus), recounts the term statistics, and re-weights every chunk when the
+interrupted one was to: the result equals the same ingest uninterrupted.
 
 BM25 weights (rag/steps/store/sparse.py) need the average chunk length. A full build uses the
 exact one; an incremental ingest weights new chunks with the stored one, so all chunks share one
@@ -29,6 +32,7 @@ from rag.steps.bm25 import Tokenizer
 from rag.steps.store import milvus_schema as schema
 from rag.steps.store.base import IndexIdentity, StoredState, check_documents_complete, rebuild_reason
 from rag.steps.store.milvus_client import BATCH_IDS, BATCH_ROWS, MilvusParams, close, connect, load, quoted, scan
+from rag.steps.store.milvus_connection import MilvusUnreachable
 from rag.steps.store.milvus_terms import apply_df, recount_terms, reweight_all
 from rag.steps.store.sparse import document_weights, term_counts
 
@@ -59,6 +63,8 @@ class MilvusWriter:
             return None, "no index yet"
         try:
             manifest, state = schema.read_manifest(self.client, self.params)
+        except MilvusUnreachable:
+            raise  # the index may be fine: no rebuild because Milvus did not answer
         except IndexError_ as e:
             return None, f"previous index unusable: {e}"
         reason = rebuild_reason(manifest, identity)
@@ -68,7 +74,11 @@ class MilvusWriter:
         load(self.client, self.params)
         rows = scan(self.client, self.params.docs, ["doc_id", "sha256"], "part == 0")
         self._stored = {r["doc_id"]: r["sha256"] for r in rows}
-        return StoredState(dict(self._stored), int(manifest["counts"]["chunks"])), ""
+        chunks = int(manifest["counts"]["chunks"])
+        if self._repair:  # the manifest's count may be stale
+            counted = self.client.query(self.params.collection, filter="", output_fields=["count(*)"])
+            chunks = int(counted[0]["count(*)"]) if counted else 0
+        return StoredState(dict(self._stored), chunks), ""
 
     def begin(
         self, identity: IndexIdentity, documents: Sequence[Document], hashes: Mapping[str, str], *, full: bool
@@ -99,9 +109,24 @@ class MilvusWriter:
         schema.drop_unused_generations(self.client, self.params)
         if self._repair and self._manifest is not None:  # interrupted earlier, nothing to write now
             manifest = dict(self._manifest)
-            recount_terms(self.client, self.params, manifest)
+            n_chunks, tokens = recount_terms(self.client, self.params, manifest)
+            manifest["counts"] = {"documents": len(self._stored), "chunks": n_chunks}
+            bm25 = manifest["bm25"]
+            true_avgdl = tokens / n_chunks if n_chunks else 1.0
+            if bm25.get("avgdl") is not None and drifted(bm25["avgdl"], true_avgdl):
+                # the interrupted ingest was to re-weight every chunk after its documents
+                tokenizer = Tokenizer(stem=bool(bm25["stem"]), stopwords=bool(bm25["stopwords"]))
+                k1, b = float(bm25["k1"]), float(bm25["b"])
+                reweight_all(self.client, self.params, tokenizer, true_avgdl, k1, b, skip=set())
+                manifest["bm25"] = {**bm25, "avgdl": true_avgdl}
+            manifest["updated_ns"] = time.time_ns()
             schema.write_properties(self.client, self.params, manifest, "clean")
             self._repair = False
+
+
+def drifted(stored_avgdl: float, true_avgdl: float) -> bool:
+    """Whether the average chunk length moved so far from the one the weights used that all are redone."""
+    return abs(true_avgdl / stored_avgdl - 1.0) > REWEIGHT_DRIFT
 
 
 def new_manifest(identity: IndexIdentity, params: MilvusParams) -> dict[str, Any]:
@@ -166,19 +191,23 @@ class MilvusSession:
         held = {d for d, sha in self.stored.items() if self.hashes.get(d) == sha}
         check_documents_complete(self.documents, held, set(self.fresh), p.where())
         touched = [d for d in self.stored if d in self.fresh or d not in current]
-        old = list(scan(client, p.collection, ["pk", "sparse", "n_tokens"], *_in_filters("doc_id", touched)))
+        counts = self.manifest["counts"]
+        if self.repair:  # the manifest's totals may not match the chunks an interrupted ingest left
+            old, base_chunks, base_tokens = self._chunks_to_replace(current)
+        else:
+            old = list(scan(client, p.collection, ["pk", "sparse", "n_tokens"], *_in_filters("doc_id", touched)))
+            base_chunks, base_tokens = int(counts["chunks"]), int(self.manifest["tokens"])
         analysed = [
             (doc_id, c, vectors[i], *term_counts(self.tokenizer(c.text)))
             for doc_id, (chunks, vectors) in self.fresh.items()
             for i, c in enumerate(chunks)
         ]
         # term statistics after this update (recounted below when an earlier ingest was interrupted)
-        counts = self.manifest["counts"]
-        n_chunks = int(counts["chunks"]) - len(old) + len(analysed)
-        tokens = int(self.manifest["tokens"]) - sum(int(r["n_tokens"]) for r in old) + sum(a[4] for a in analysed)
+        n_chunks = base_chunks - len(old) + len(analysed)
+        tokens = base_tokens - sum(int(r["n_tokens"]) for r in old) + sum(a[4] for a in analysed)
         true_avgdl = tokens / n_chunks if n_chunks else 1.0
         avgdl = self.manifest["bm25"].get("avgdl")
-        reweight = avgdl is not None and bool(self.stored) and abs(true_avgdl / avgdl - 1.0) > REWEIGHT_DRIFT
+        reweight = avgdl is not None and bool(self.stored) and drifted(avgdl, true_avgdl)
         if avgdl is None or reweight:
             avgdl = true_avgdl
         rows = [
@@ -225,6 +254,18 @@ class MilvusSession:
         if self.switch_to is not None:
             schema.switch(client, self.switch_to, p)  # the commit point of a full build
         return n_chunks
+
+    def _chunks_to_replace(self, current: set[str]) -> tuple[list[dict[str, Any]], int, int]:
+        """After an interrupted ingest: the exact chunk and token totals, and the chunks to replace:
+        those of the documents written now (the interrupted ingest may have left some of theirs) and
+        of documents no longer in the corpus (also ones whose record it never wrote)."""
+        old, n_chunks, tokens = [], 0, 0
+        for r in scan(self.client, self.params.collection, ["pk", "doc_id", "n_tokens"]):
+            n_chunks += 1
+            tokens += int(r["n_tokens"])
+            if r["doc_id"] in self.fresh or r["doc_id"] not in current:
+                old.append(r)
+        return old, n_chunks, tokens
 
     def _write_documents(self, touched: list[str], current: set[str]) -> None:
         p, client = self.params, self.client
