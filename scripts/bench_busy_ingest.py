@@ -90,8 +90,12 @@ def main() -> None:
         print(
             f"{args.mb:g} MB one-line document: read, normalised, chunked and a first batch embedded in {first_progress[0]:.1f} s"
         )
-    state = f"{done_total[0]:,} of {done_total[1]:,} chunks embedded" if done_total else "finished"
-    print(f"ingest {'still running' if still_indexing else 'done'} when the questions ended: {state}")
+    if not still_indexing:
+        print("the ingest had finished when the questions ended")
+    elif done_total:
+        print(f"the ingest was embedding when the questions ended: {done_total[0]:,} of {done_total[1]:,} chunks")
+    else:
+        print("the ingest was still reading and chunking when the questions ended")
 
 
 if __name__ == "__main__":
