@@ -269,11 +269,11 @@ def _browser(p):
     return context, profile
 
 
-def _shot(page, name: str, *, docs: bool = False) -> None:
+def _shot(page, name: str, *, docs: bool = False, full_page: bool = False) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
     if docs and os.environ.get("RAG_UPDATE_SCREENSHOTS") == "1":
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 @pytest.mark.browser
@@ -359,6 +359,98 @@ def test_browser_evidence_first_stop_and_planted_links(slow):
             browser.close()
             shutil.rmtree(profile, ignore_errors=True)
     assert not [u for u in requests if "9911" in u or "evil.example" in u]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_browser_retrieval_and_evaluation_tabs(tmp_path: Path, monkeypatch):
+    """The two tabs in Chromium at desktop and phone widths: the three methods side by side with the
+    matched words marked and planted links inert, then an evaluation with its progress, tables and plots."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from ui import eval_tab
+
+    eval_dir, runs_dir = tmp_path / "eval", tmp_path / "runs"
+    eval_dir.mkdir()
+    gold = [
+        {"id": "a1", "question": NATO_QUESTION, "language": "id", "answerable": True, "answers": ["Grushko"],
+         "evidence": [{"doc_id": "nato.txt", "quote": "Duta Besar Rusia untuk NATO Alexander Grushko"}]},
+        {"id": "a2", "question": "How many Russians fight with ISIS?", "language": "en", "answerable": True,
+         "answers": ["500"], "evidence": [{"doc_id": "paris.txt", "quote": "Sekitar 500 warga Rusia"}]},
+        {"id": "a3", "question": "Apa kata Medvedev tentang sanksi?", "language": "id", "answerable": True,
+         "answers": ["merusak"], "evidence": [{"doc_id": "sanksi.txt", "quote": "sanksi Barat merusak hubungan"}]},
+    ]  # fmt: skip
+    (eval_dir / "articles.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gold), encoding="utf-8")
+    monkeypatch.setattr(eval_tab, "EVAL_DIR", eval_dir)
+    monkeypatch.setattr(eval_tab, "RUNS_DIR", runs_dir)
+    (tmp_path / "app").mkdir()
+    pipeline = build_pipeline(tmp_path / "app", EchoChatModel(), extra={"planted.txt": PLANTED})
+    demo = launch(pipeline, block=False)
+    requests: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser, profile = _browser(p)
+            try:
+                for name, viewport in (
+                    ("desktop", {"width": 1366, "height": 900}),
+                    ("phone", {"width": 390, "height": 844}),
+                ):
+                    page = browser.new_page()
+                    page.set_viewport_size(viewport)
+                    page.on("request", lambda r: requests.append(r.url))
+                    page.goto(demo.local_url)
+                    page.wait_for_selector("#question textarea", timeout=30_000)
+                    page.get_by_role("tab", name="Test retrieval").click()
+                    box = page.locator("#retrieval-question textarea")
+                    box.fill("Catatan status pengumuman redaksi")  # the planted document comes up
+                    box.press("Enter")
+                    page.locator("#retrieval-bm25 #src-try-bm25-1").wait_for(timeout=30_000)
+                    assert "planted.txt" in page.locator("#retrieval-bm25").inner_text()
+                    columns = ":is(#retrieval-bm25, #retrieval-dense, #retrieval-hybrid)"
+                    assert page.locator(f"{columns} :is(a, img)").count() == 0
+                    assert f"![status]({LEAK})" in page.locator("#retrieval-bm25").inner_text()
+                    box.fill(NATO_QUESTION)
+                    box.press("Enter")
+                    page.wait_for_function(
+                        "document.querySelector('#retrieval-hybrid #src-try-hybrid-1')?.innerText.includes('Grushko')",
+                        timeout=30_000,
+                    )
+                    marked = page.locator("#retrieval-bm25 #src-try-bm25-1 mark.match").all_inner_texts()
+                    assert {"Duta", "Rusia", "NATO"} <= set(marked), marked
+                    assert "cosine" in page.locator("#retrieval-bm25 .scores").first.inner_text()
+                    _shot(page, f"retrieval-{name}", docs=True, full_page=True)
+
+                    page.get_by_role("tab", name="Evaluate").click()
+                    page.locator("#eval-run").click()
+                    page.locator("#eval-report table").first.wait_for(timeout=60_000)
+                    page.wait_for_function("document.querySelectorAll('#eval-plots img').length === 2", timeout=30_000)
+                    report = page.locator("#eval-report").inner_text()
+                    assert "hybrid" in report and "Written to" in page.locator("#eval-status").inner_text()
+                    page.locator("#eval-status").scroll_into_view_if_needed()
+                    _shot(page, f"evaluate-{name}", docs=True, full_page=True)
+                    if name == "desktop":  # a set generated while the page runs: listed after a refresh
+                        made = runs_dir / "generated" / "articles-made.jsonl"
+                        made.parent.mkdir(parents=True, exist_ok=True)
+                        made.write_text((eval_dir / "articles.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+                        made.with_name("articles-made.generation.json").write_text("{}", encoding="utf-8")
+                        page.locator("#eval-refresh").click()
+                        page.locator("#eval-set input").click()
+                        page.get_by_role("option", name="generated: generated/articles-made.jsonl").click()
+                        page.locator("#eval-run").click()
+                        page.wait_for_function(
+                            "document.querySelector('#eval-report')?.innerText.includes('Evaluation: articles-made')",
+                            timeout=60_000,
+                        )
+                    page.close()
+            finally:
+                browser.close()
+                shutil.rmtree(profile, ignore_errors=True)
+    finally:
+        demo.close()
+    assert not [u for u in requests if "9911" in u or "evil.example" in u]
+    assert len(list(runs_dir.glob("articles-made-*/report.md"))) == 1
 
 
 # Records, in the page itself, when Enter is pressed in the question box and when the first card of

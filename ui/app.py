@@ -23,7 +23,11 @@ from ui.api import endpoints
 from ui.auth import FailureLog, LoginThrottle, read_credentials
 from ui.chat import Session, chat_message, stream_reply
 from ui.checks import Rejected, log_rejection, parse_request
+from ui.eval_tab import CSS as EVAL_CSS
+from ui.eval_tab import build_eval_tab
 from ui.html import CSS, HEAD, lines_html, note_html, user_html
+from ui.retrieval_tab import CSS as RETRIEVAL_CSS
+from ui.retrieval_tab import build_retrieval_tab
 from ui.uploads import UPLOAD_TYPES, UploadShield, add_uploads
 
 log = logging.getLogger(__name__)
@@ -161,36 +165,45 @@ def build_app(pipeline: Pipeline):
             "every claim cites the passage it came from. Click a **[n]** to open it."
         )
         status = gr.HTML(status_html(pipeline, choices[0][1]), elem_id="status")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=320):
-                chatbot = gr.Chatbot(
-                    label="Chat", height=520, elem_id="chat", sanitize_html=True, render_markdown=False, buttons=[]
-                )
-                with gr.Row():
-                    box = gr.Textbox(
-                        placeholder="Tanyakan sesuatu tentang artikel… / Ask about the articles…",
-                        show_label=False,
-                        scale=5,
-                        max_length=settings.max_question_chars,
-                        elem_id="question",
-                        submit_btn=True,
-                        stop_btn=False,
-                    )
-                    clear = gr.Button("New conversation", scale=1, elem_id="new-conversation")
-            with gr.Column(scale=2, min_width=300):  # beside the chat; right under it on a phone
-                gr.Markdown("### Sources")
-                sources = gr.HTML(Session().panel(), elem_id="sources")
-        gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[box], label="Examples")
-        with gr.Row(equal_height=False):
-            with gr.Accordion("Settings", open=False):
-                mode = gr.Radio(list(Mode.values()), value=settings.mode.value, label="Retrieval mode")
-                k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages retrieved")
-                llm = gr.Dropdown(choices, value=choices[0][1], label="Language model")
-            with gr.Accordion("Add articles", open=False):
-                # no file_types: gradio would refuse the whole batch for one wrong file; each is judged here
-                files = gr.File(file_count="multiple", label=f"Upload files ({', '.join(UPLOAD_TYPES)})")
-                add = gr.Button("Add to index", elem_id="add-files")
-                added = gr.HTML(elem_id="added")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Chat", id="chat-tab"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=320):
+                        chatbot = gr.Chatbot(
+                            label="Chat",
+                            height=520,
+                            elem_id="chat",
+                            sanitize_html=True,
+                            render_markdown=False,
+                            buttons=[],
+                        )
+                        with gr.Row():
+                            box = gr.Textbox(
+                                placeholder="Tanyakan sesuatu tentang artikel… / Ask about the articles…",
+                                show_label=False,
+                                scale=5,
+                                max_length=settings.max_question_chars,
+                                elem_id="question",
+                                submit_btn=True,
+                                stop_btn=False,
+                            )
+                            clear = gr.Button("New conversation", scale=1, elem_id="new-conversation")
+                    with gr.Column(scale=2, min_width=300):  # beside the chat; right under it on a phone
+                        gr.Markdown("### Sources")
+                        sources = gr.HTML(Session().panel(), elem_id="sources")
+                gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[box], label="Examples")
+                with gr.Row(equal_height=False):
+                    with gr.Accordion("Settings", open=False):
+                        mode = gr.Radio(list(Mode.values()), value=settings.mode.value, label="Retrieval mode")
+                        k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages retrieved")
+                        llm = gr.Dropdown(choices, value=choices[0][1], label="Language model")
+                    with gr.Accordion("Add articles", open=False):
+                        # no file_types: gradio would refuse the whole batch for one wrong file; each is judged here
+                        files = gr.File(file_count="multiple", label=f"Upload files ({', '.join(UPLOAD_TYPES)})")
+                        add = gr.Button("Add to index", elem_id="add-files")
+                        added = gr.HTML(elem_id="added")
+            build_retrieval_tab(pipeline)
+            build_eval_tab(pipeline)
         timer = gr.Timer(STATUS_EVERY_S)
         outputs = [box, chatbot, session, sources]
         asked = box.submit(
@@ -250,7 +263,7 @@ def launch(pipeline: Pipeline, *, block: bool = True):
                 Middleware(UploadShield, upload_root=gr.utils.get_upload_folder()),  # uploads are never served
             ]
         },
-        css=CSS,
+        css=CSS + RETRIEVAL_CSS + EVAL_CSS,
         head=HEAD,
         footer_links=["api"],
         show_error=False,

@@ -36,20 +36,28 @@ def best_sentence(text: str, words: frozenset[str]) -> tuple[int, int] | None:
     return best
 
 
-def _escape(text: str) -> str:
-    return html.escape(text).replace("\n", "<br>")
+def _escape(text: str, matched: frozenset[str] = frozenset()) -> str:
+    """Escaped text, line breaks kept; each word whose lower case is in ``matched`` marked."""
+    if not matched:
+        return html.escape(text).replace("\n", "<br>")
+    parts, last = [], 0
+    for m in WORD.finditer(text):
+        if m.group().lower() in matched:
+            parts += [_escape(text[last : m.start()]), f'<mark class="match">{html.escape(m.group())}</mark>']
+            last = m.end()
+    parts.append(_escape(text[last:]))
+    return "".join(parts)
 
 
-def _passage(chunk: Chunk, words: frozenset[str]) -> str:
-    """The passage, marked, with its best sentence marked again inside it."""
+def _passage(chunk: Chunk, words: frozenset[str], matched: frozenset[str] = frozenset()) -> str:
+    """The passage, marked, with its best sentence marked again inside it (and ``matched`` words)."""
     span = best_sentence(chunk.text, words)
+    text = chunk.text
     if span is None:
-        inner = _escape(chunk.text)
+        inner = _escape(text, matched)
     else:
         a, b = span
-        inner = (
-            f'{_escape(chunk.text[:a])}<mark class="best">{_escape(chunk.text[a:b])}</mark>{_escape(chunk.text[b:])}'
-        )
+        inner = f'{_escape(text[:a], matched)}<mark class="best">{_escape(text[a:b], matched)}</mark>{_escape(text[b:], matched)}'
     return f'<mark class="window">{inner}</mark>'
 
 
@@ -57,9 +65,15 @@ def _in_document(doc: Document | None, chunk: Chunk) -> bool:
     return doc is not None and doc.text[chunk.start : chunk.end] == chunk.text
 
 
-def _context(doc: Document | None, chunk: Chunk, words: frozenset[str], chars: int = CONTEXT_CHARS) -> str:
+def _context(
+    doc: Document | None,
+    chunk: Chunk,
+    words: frozenset[str],
+    chars: int = CONTEXT_CHARS,
+    matched: frozenset[str] = frozenset(),
+) -> str:
     """The passage inside the article text around it."""
-    passage = _passage(chunk, words)
+    passage = _passage(chunk, words, matched)
     if doc is None or not _in_document(doc, chunk):
         return passage
     before = doc.text[max(0, chunk.start - chars) : chunk.start]
@@ -69,17 +83,17 @@ def _context(doc: Document | None, chunk: Chunk, words: frozenset[str], chars: i
     return f"{lead}{_escape(before)}{passage}{_escape(after)}{tail}"
 
 
-def _more(doc: Document | None, chunk: Chunk, words: frozenset[str]) -> str:
+def _more(doc: Document | None, chunk: Chunk, words: frozenset[str], matched: frozenset[str]) -> str:
     if doc is None or not _in_document(doc, chunk):
         return ""
     if len(doc.text) <= WHOLE_ARTICLE_MAX_CHARS:
         label, text = (
             f"Read the whole article ({len(doc.text):,} characters)",
-            _context(doc, chunk, words, len(doc.text)),
+            _context(doc, chunk, words, len(doc.text), matched),
         )
     else:
         label = f"Read more around it (the article has {len(doc.text):,} characters)"
-        text = _context(doc, chunk, words, WIDER_CONTEXT_CHARS)
+        text = _context(doc, chunk, words, WIDER_CONTEXT_CHARS, matched)
     return f'<details class="article"><summary>{label}</summary><div class="article-text">{text}</div></details>'
 
 
@@ -90,15 +104,28 @@ def _position(doc: Document | None, chunk: Chunk) -> str:
     return f"characters {chunk.start:,}–{chunk.end:,} of {len(doc.text):,} ({percent:.0f}% into the article)"
 
 
-def card(turn: int, n: int, chunk: Chunk, doc: Document | None, words: frozenset[str], *, cited: bool) -> str:
-    """One passage: its [n] badge, title, position and text; the target of #src-<turn>-<n>."""
+def card(
+    turn: int | str,
+    n: int,
+    chunk: Chunk,
+    doc: Document | None,
+    words: frozenset[str],
+    *,
+    cited: bool,
+    matched: frozenset[str] = frozenset(),
+    extra: str = "",
+) -> str:
+    """One passage: its [n] badge, title, position and text; the target of #src-<turn>-<n>. The words
+    in ``matched`` (lower case) are marked in the passage; ``extra`` is HTML the caller built (escaped)."""
     tag = ' <span class="cited-tag">cited</span>' if cited else ""
     return (
         f'<div class="source{" cited" if cited else ""}" id="src-{turn}-{n}" tabindex="-1">'
         f'<div class="source-head"><span class="badge">[{n}]</span> '
         f'<span class="source-title">{html.escape(chunk.title or chunk.doc_id)}</span>{tag}</div>'
         f'<div class="source-meta">{html.escape(chunk.doc_id)} · {_position(doc, chunk)}</div>'
-        f'<div class="source-context">{_context(doc, chunk, words)}</div>{_more(doc, chunk, words)}</div>'
+        f"{extra}"
+        f'<div class="source-context">{_context(doc, chunk, words, matched=matched)}</div>'
+        f"{_more(doc, chunk, words, matched)}</div>"
     )
 
 

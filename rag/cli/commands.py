@@ -202,6 +202,11 @@ def cmd_eval(args, settings) -> int:
     from rag.tools.evaluation.evaluate import EvalRequest, evaluate
     from rag.tools.evaluation.report import render_markdown
 
+    if args.generate is not None:
+        return _generate(args, settings)
+    given = [flag for flag, value in (("--corpus", args.generate_corpus),) if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} goes with --generate N; to evaluate on another corpus use --bench DIR")
     eval_set = args.eval_set
     if args.bench is None and eval_set is None:
         eval_set = REPO_ROOT / "eval" / "questions.jsonl"
@@ -220,6 +225,37 @@ def cmd_eval(args, settings) -> int:
     run, paths = evaluate(settings, request, progress=_progress_bar)
     print(render_markdown(run))
     print(f"report: {paths['markdown']}", file=sys.stderr)
+    return 0
+
+
+def _generate(args, settings) -> int:
+    import time
+
+    from rag.settings import REPO_ROOT
+    from rag.tools.evaluation.generate import GenerateParams, funnel_markdown
+    from rag.tools.evaluation.generate_run import GenerateRequest, generate_set, report_path
+
+    if args.eval_set is not None or args.answers:
+        raise UsageError("--generate writes a set; evaluate it afterwards with --set FILE (and --answers)")
+    corpus = args.generate_corpus or settings.corpus_dir
+    name = corpus.parent.name if corpus.is_file() and corpus.stem == "corpus" else corpus.stem
+    out = args.out or REPO_ROOT / "runs" / "generated" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    params = GenerateParams(
+        passages=args.generate, languages=_names(args.languages), seed=args.seed, unanswerable_share=args.unanswerable
+    )
+    try:
+        report = generate_set(settings, GenerateRequest(corpus, out, params), _progress_bar("generating", "question"))
+    except KeyboardInterrupt:
+        print(f"stopped: the questions kept so far are in {out}; see {report_path(out)}", file=sys.stderr)
+        raise
+    print(funnel_markdown(report["funnel"]))
+    per = report["seconds_per_generation"]["median"]
+    print(
+        f"\n{report['kept']} questions kept of {report['tasks_done']} generated from {report['passages_sampled']} "
+        f"passages of {report['documents_sampled']} documents in {report['seconds_total']:.0f} s "
+        f"({per} s per generation, median)"
+    )
+    print(f"set: {out}\nreport: {report_path(out)}", file=sys.stderr)
     return 0
 
 

@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", dest="eval_set", type=Path, help="eval set JSONL with gold quotes (default: eval/questions.jsonl)"
     )
-    p.add_argument("--bench", type=Path, help="benchmark folder with corpus.jsonl + queries.jsonl (FacQA format)")
+    p.add_argument(
+        "--bench",
+        type=Path,
+        help="benchmark folder with corpus.jsonl + queries.jsonl (FacQA format); with --set, that set on its corpus",
+    )
     p.add_argument(
         "--configs", default="bm25,dense,hybrid,langchain", help="comma-separated: bm25,dense,hybrid,langchain"
     )
@@ -172,7 +176,32 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="--bench --answers: unanswerable look-alikes (default eval/<bench>_lookalikes.jsonl)",
     )
-    p.add_argument("--out", type=Path, help="output folder (default: runs/<name>-<time>)")
+    p.add_argument(
+        "--out", type=Path, help="output folder (default: runs/<name>-<time>); with --generate: the set's JSONL file"
+    )
+    g = p.add_argument_group("generated test sets (--generate N)")
+    g.add_argument(
+        "--generate",
+        type=int,
+        metavar="N",
+        help="write a test set instead: sample N passages and have the chat model write questions about them "
+        "(default out: runs/generated/<corpus>-<time>.jsonl); then evaluate it with --set",
+    )
+    g.add_argument(
+        "--corpus",
+        dest="generate_corpus",
+        type=Path,
+        metavar="PATH",
+        help="--generate: folder or .jsonl file of articles (default: the corpus setting)",
+    )
+    g.add_argument("--languages", default="id,en", help="--generate: question languages, comma-separated (id,en)")
+    g.add_argument("--seed", type=int, default=0, help="--generate: seed of the passage sample (default 0)")
+    g.add_argument(
+        "--unanswerable",
+        type=float,
+        default=0.2,
+        help="--generate: share of the passages that also get an unanswerable look-alike (default 0.2)",
+    )
 
     p = sub.add_parser("bench", help="benchmarks that print a table and write JSON")
     _common(
@@ -289,8 +318,9 @@ def _quiet_libraries(verbose: bool) -> None:
         for name in ("bm25s", "sentence_transformers", "transformers", "httpx"):
             logging.getLogger(name).setLevel(logging.WARNING)
         # pymilvus installs its own handlers; its query iterator warns on every scan of Milvus Lite
-        # ("failed to get mvccTs"), and our own errors wrap its failures anyway
-        logging.getLogger("pymilvus").setLevel(logging.ERROR)
+        # ("failed to get mvccTs"), and logs every failed request with a traceback; our own errors
+        # wrap its failures in one line
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         # a locked Milvus Lite folder is logged with a traceback; our own error names the cause and the fix
         logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -36,28 +36,43 @@ class EvalRequest:
 
 
 def evaluate(
-    settings: Settings, request: EvalRequest, progress: ProgressFactory | None = None
+    settings: Settings,
+    request: EvalRequest,
+    progress: ProgressFactory | None = None,
+    *,
+    pipeline: Pipeline | None = None,
 ) -> tuple[dict[str, Any], dict]:
+    """Run the request and write its report. ``pipeline``: evaluate on its current index as it is (the
+    chat page does this), without updating it from the corpus first; not with a benchmark folder."""
     for kind, chosen, valid in (("configurations", request.configs, CONFIGS), ("chains", request.chains, CHAINS)):
         unknown = [c for c in chosen if c not in valid]
         if unknown:
             raise InputError(f"unknown {kind} {unknown}; choose from {', '.join(valid)}")
+    if request.bench is not None and pipeline is not None:
+        raise InputError("a benchmark is evaluated on its own index, not on a given pipeline's")
     if request.bench is not None:
         settings = _bench_settings(settings, request.bench)
-        name = request.bench.name
-    elif request.eval_set is not None:
+    if request.eval_set is not None:
         name = request.eval_set.stem
+    elif request.bench is not None:
+        name = request.bench.name
     else:
         raise InputError("give an eval set (--set FILE) or a benchmark folder (--bench DIR)")
-    pipeline = Pipeline(settings)
-    report = pipeline.ingest(progress=progress("embedding") if progress else None)
+    ingest_seconds = None
+    if pipeline is None:
+        pipeline = Pipeline(settings)
+        ingest_seconds = round(pipeline.ingest(progress=progress("embedding") if progress else None).seconds, 2)
+    settings = pipeline.settings
     index = pipeline.index
-    if request.bench is not None:
-        questions = load_benchmark_queries(request.bench / "queries.jsonl")
+    benchmark_queries = request.bench is not None and request.eval_set is None
+    if benchmark_queries:
+        questions = load_benchmark_queries((request.bench or Path()) / "queries.jsonl")
     else:
         questions = load_eval_set(request.eval_set or Path(), index.documents)
+    if not any(q.answerable for q in questions):
+        raise InputError(f"{request.eval_set}: no answerable question, so no retrieval to score")
     # a benchmark's retrieval runs on all its queries; --split picks its answer sample (below)
-    in_split = [q for q in questions if request.bench is not None or request.split in (None, q.split)]
+    in_split = [q for q in questions if benchmark_queries or request.split in (None, q.split)]
     results = [
         _retrieval(config, pipeline, in_split, request.bench is not None, progress) for config in request.configs
     ]
@@ -70,7 +85,7 @@ def evaluate(
         "answerable": sum(q.answerable for q in in_split),
         "settings": {k: str(v) for k, v in dataclasses.asdict(settings).items() if "key" not in k},
         "index_manifest": {k: v for k, v in index.manifest.items() if k != "documents"},
-        "ingest_seconds": round(report.seconds, 2),
+        "ingest_seconds": ingest_seconds,  # None: evaluated on the index as it was
         "retrieval": [
             {**r.summary(), "_latencies": [round(x, 3) for x in r.latency_ms], "per_question": r.per_question}
             for r in results
@@ -80,7 +95,7 @@ def evaluate(
     if hybrid:
         run["misses"] = [q for q in hybrid.per_question if not q["first_relevant_rank"] or q["first_relevant_rank"] > 3]
     if request.answers:
-        asked = _answer_set(request, questions, name) if request.bench is not None else in_split
+        asked = _answer_set(request, questions, name) if benchmark_queries else in_split
         run.update(_answers(pipeline, asked, request.chains, progress))
     from rag.tools.evaluation.report import write_report
 
