@@ -2,8 +2,10 @@
 retrieval can be compared on the same passages (docs/EVALUATION.md, generated test sets).
 
 usage: python scripts/same_passages.py GENERATED.jsonl BENCH/queries.jsonl OUT_DIR
-writes OUT_DIR/generated-same-passages.jsonl and OUT_DIR/facqa-same-passages.jsonl (eval-set records;
-the benchmark's keep their gold_doc_ids), to evaluate with `rag eval --bench BENCH --set FILE`.
+writes OUT_DIR/generated-same-passages.jsonl, its Indonesian questions alone in
+OUT_DIR/generated-same-passages-id.jsonl (the benchmark's questions are Indonesian), and
+OUT_DIR/facqa-same-passages.jsonl (eval-set records; the benchmark's keep their gold_doc_ids), to
+evaluate with `rag eval --bench BENCH --set FILE`.
 """
 
 import json
@@ -19,7 +21,12 @@ both = gen_docs & real_docs
 gen_same = [r for r in gen if r["answerable"] and r["evidence"][0]["doc_id"] in both]
 real_same = [r for r in real if r.get("answerable", True) and set(r["gold_doc_ids"]) & both]
 out.mkdir(parents=True, exist_ok=True)
-for name, rows in (("generated-same-passages", gen_same), ("facqa-same-passages", real_same)):
+gen_same_id = [r for r in gen_same if r["language"] == "id"]
+for name, rows in (
+    ("generated-same-passages", gen_same),
+    ("generated-same-passages-id", gen_same_id),
+    ("facqa-same-passages", real_same),
+):
     with (out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 print(

@@ -166,6 +166,8 @@ class FailingScriptedModel(ScriptedChatModel):
         reply = super()._next(messages)
         if reply == "FAIL":
             raise LLMError("the model is gone")
+        if reply == "CTRL-C":
+            raise KeyboardInterrupt
         return reply
 
 
@@ -255,6 +257,17 @@ def test_a_generation_that_keeps_failing_stops_and_says_it_is_incomplete(setup, 
     report = json.loads(report_path(out).read_text())
     assert not report["complete"] and report["tasks_done"] == 3 and report["kept"] == 1
     assert len(out.read_text().splitlines()) == 1  # what was kept before the failure stays
+
+
+def test_a_generation_stopped_with_ctrl_c_keeps_what_it_wrote(setup, tmp_path: Path):
+    settings, chat, pipeline, params, tasks = setup
+    chat.replies = [_kept_reply(tasks[0], 0), _kept_reply(tasks[1], 1), "CTRL-C"]
+    out = tmp_path / "gen.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        generate_set(settings, GenerateRequest(settings.corpus_dir, out, params), pipeline=pipeline)
+    report = json.loads(report_path(out).read_text())
+    assert not report["complete"] and report["tasks_done"] == 2 and report["kept"] == 2
+    assert len(out.read_text().splitlines()) == 2
 
 
 def test_the_cli_refuses_a_corpus_without_generate(tmp_path: Path):
