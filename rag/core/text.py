@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Set as AbstractSet
 from difflib import SequenceMatcher
 
 WORD = re.compile(r"\w+")
@@ -97,7 +98,7 @@ def overlap(words: list[str], vocabulary: set[str], ratio: float) -> float | Non
     return sum(fuzzy_in(w, vocabulary, ratio) for w in words) / len(words)
 
 
-def fuzzy_in(word: str, vocabulary: set[str], ratio: float) -> bool:
+def fuzzy_in(word: str, vocabulary: AbstractSet[str], ratio: float) -> bool:
     """``word`` is in ``vocabulary``, or a word of it with the same first letter is this similar."""
     if word in vocabulary:
         return True

@@ -16,8 +16,10 @@ whose supporting clause is negated when the sentence is not (answers_question.po
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from rag.core.text import fuzzy_in, key_words, names, vocabulary_of
@@ -149,28 +151,24 @@ def check_support(
     thresholds = thresholds or GroundingThresholds()
     joined = " ".join(passages)
     passage_numbers = set(_numbers(joined))
-    asked_numbers = set(_numbers(question))
-    numbers = [n for n in _numbers(sentence) if n not in asked_numbers]
+    premise = _premise(question, tuple(context))
+    numbers = [n for n in _numbers(sentence) if n not in premise.numbers]
     numbers_ok = all(n in passage_numbers for n in numbers)
     vocabulary = vocabulary_of([joined])
-    # the question's words (any case, split as names() splits "Kerry-Lavrov") are its premise
-    split = re.findall(r"[\w\-]+", question)  # as names() splits ("Kerry-Lavrov")
-    asked = {w.lower() for w in split} | vocabulary_of([question])
-    lower_asked = {w for w in split if w.islower()}
     sentence_names = names(sentence)
     in_passage = {n: _name_in(n, vocabulary, thresholds.fuzzy_name_ratio) for n in sentence_names}
-    new_names = [n for n in sentence_names if n not in asked]
+    new_names = [n for n in sentence_names if n not in premise.words]
     # a name the question brings must be known to the evidence shown (any passage: "Russia" need not
     # be in the very chunk that names the minister); one it writes in lower case is no name at all
-    shown = vocabulary_of(list(context)) | vocabulary if context else vocabulary
+    shown = premise.shown | vocabulary
     given = {
         n
         for n in sentence_names
-        if n not in new_names and (n in lower_asked or _name_in(n, shown, thresholds.fuzzy_name_ratio))
+        if n not in new_names and (n in premise.lower_words or _name_in(n, shown, thresholds.fuzzy_name_ratio))
     }
     found = sum(in_passage[n] or n in given for n in sentence_names)
     name_overlap = found / len(sentence_names) if sentence_names else 1.0
-    new_words = [w for w in key_words(sentence) if not fuzzy_in(w, asked, 0.85)]
+    new_words = [w for w in key_words(sentence) if not fuzzy_in(w, premise.words, 0.85)]
     found_words = sum(fuzzy_in(w, vocabulary, 0.85) for w in new_words)
     # a yes/no answer's news can be its polarity alone ("AS belum bersedia mencabut sanksi")
     polarity = polarity_answered(sentence, question, joined)
@@ -182,7 +180,7 @@ def check_support(
         return Support(False, True, name_overlap, word_overlap, sim, "the sentence adds nothing to the question")
     if name_overlap < thresholds.min_name_overlap:
         return Support(False, True, name_overlap, word_overlap, sim, "names in the sentence are not in the passage")
-    if new_names and asked_kind(question) == Asked.WHO and not any(in_passage[n] for n in new_names):
+    if new_names and premise.kind == Asked.WHO and not any(in_passage[n] for n in new_names):
         return Support(False, True, name_overlap, word_overlap, sim, "the name it answers with is not in the passage")
     # anchored: the passage itself holds a number or a name of the sentence
     anchored = bool(numbers) or any(in_passage.values())
@@ -195,7 +193,32 @@ def check_support(
     return Support(False, True, name_overlap, word_overlap, sim, "the passage does not say this")
 
 
-def _name_in(name: str, vocabulary: set[str], ratio: float) -> bool:
+@dataclass(frozen=True)
+class _Premise:
+    """What a question and the passages shown with it bring, the same for every sentence checked."""
+
+    words: frozenset[str]  # the question's words, lower-cased, whole ("kerry-lavrov") and split
+    lower_words: frozenset[str]  # those it writes in lower case: a capitalised copy is no new name
+    numbers: frozenset[str]
+    kind: Asked
+    shown: frozenset[str]  # every word of the passages shown
+
+
+@functools.lru_cache(maxsize=16)
+def _premise(question: str, context: tuple[str, ...]) -> _Premise:
+    """Built once per answer: ``check_support`` runs for every sentence, shown passage and salvaged
+    opening of it with the same question and passages."""
+    split = re.findall(r"[\w\-]+", question)  # as names() splits ("Kerry-Lavrov")
+    return _Premise(
+        words=frozenset({w.lower() for w in split} | vocabulary_of([question])),
+        lower_words=frozenset(w for w in split if w.islower()),
+        numbers=frozenset(_numbers(question)),
+        kind=asked_kind(question),
+        shown=frozenset(vocabulary_of(list(context))),
+    )
+
+
+def _name_in(name: str, vocabulary: AbstractSet[str], ratio: float) -> bool:
     """A name is in the vocabulary (fuzzily); "rc-135" and "kerry-lavrov" when each part is."""
     return all(fuzzy_in(part, vocabulary, ratio) for part in name.split("-") if part)
 
