@@ -4,8 +4,9 @@
 Each size is one .txt file holding a single line (no newline) of synthetic Indonesian-like sentences,
 with abbreviations, numbers and quotes. Timed: load_corpus on the folder (read, decode, normalise,
 title), split_sentences, and chunk_document with two token counters: a fast whitespace split, and
-the bundled embedder's own tokenizer (as the index counts) when it is built, else a word count like
-the tests' hashing embedder. Prints one row per size.
+the bundled embedder's own tokenizer, counting in batches as ingest does (OnnxInt8Embedder's
+count_tokens / count_tokens_many), when it is built, else a word count like the tests' hashing
+embedder. Prints one row per size.
 
     .venv/bin/python scripts/bench_long_text.py
     .venv/bin/python scripts/bench_long_text.py --sizes 50k,200k --max-tokens 160 --no-tokenizer
@@ -19,7 +20,8 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 # the checkout this script sits in, ahead of any installed copy
@@ -69,8 +71,12 @@ def hashing_tokens(text: str) -> int:
     return len(_WORD.findall(text)) + 2
 
 
-def embedder_counter() -> tuple[str, Callable[[str], int]]:
-    """The bundled embedder's tokenizer, counted as OnnxInt8Embedder.count_tokens does; else word counting."""
+Count = Callable[[str], int]
+CountMany = Callable[[Sequence[str]], list[int]] | None
+
+
+def embedder_counter() -> tuple[str, Count, CountMany]:
+    """The bundled embedder's tokenizer, counted as OnnxInt8Embedder.count_tokens(_many) do; else words."""
     try:
         from tokenizers import Tokenizer
 
@@ -81,10 +87,14 @@ def embedder_counter() -> tuple[str, Callable[[str], int]]:
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     except Exception as e:  # noqa: BLE001 - any reason the model is not there: fall back, and say why
         print(f"(embedder tokenizer not available: {type(e).__name__}: {e}; counting \\w+ words instead)")
-        return "words (hashing-like)", hashing_tokens
+        return "words (hashing-like)", hashing_tokens, None
     tokenizer.no_truncation()
     tokenizer.no_padding()
-    return "e5 tokenizer", lambda text: len(tokenizer.encode("passage: " + text).ids)
+
+    def many(texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in tokenizer.encode_batch(["passage: " + t for t in texts])]
+
+    return "e5 tokenizer", lambda text: len(tokenizer.encode("passage: " + text).ids), many
 
 
 def parse_size(text: str) -> int:
@@ -106,22 +116,22 @@ def main() -> None:
     parser.add_argument("--no-tokenizer", action="store_true", help="skip the embedder-tokenizer column")
     parser.add_argument(
         "--tokenizer-max-size",
-        default="1M",
-        help="largest size chunked with the embedder tokenizer (it counts ~0.5 MB/s, so 20M takes minutes)",
+        default="20M",
+        help="largest size chunked with the embedder tokenizer (about 2 s a MB here)",
     )
     args = parser.parse_args()
-    counters: list[tuple[str, Callable[[str], int]]] = [("whitespace", whitespace_tokens)]
+    counters: list[tuple[str, Count, CountMany]] = [("whitespace", whitespace_tokens, None)]
     if not args.no_tokenizer:
         counters.append(embedder_counter())
     header = f"{'size':>8} {'load s':>8} {'split s':>8} {'sentences':>10}"
-    for name, _ in counters:
+    for name, _, _ in counters:
         header += f" | {'chunk s':>8} {'chunks':>7} ({name})"
     print(header)
     for size in (parse_size(s) for s in args.sizes.split(",")):
         print(measure(size, counters, args.max_tokens, parse_size(args.tokenizer_max_size)), flush=True)
 
 
-def measure(size: int, counters: list[tuple[str, Callable[[str], int]]], max_tokens: int, counter_limit: int) -> str:
+def measure(size: int, counters: list[tuple[str, Count, CountMany]], max_tokens: int, counter_limit: int) -> str:
     """One row of the table: load, split and chunk one line of ``size`` characters."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "one-line.txt").write_text(synthetic_line(size), encoding="utf-8")
@@ -129,11 +139,11 @@ def measure(size: int, counters: list[tuple[str, Callable[[str], int]]], max_tok
     (doc,) = loaded.documents  # type: ignore[attr-defined]
     split_s, spans = timed(lambda: split_sentences(doc.text))
     row = f"{size:>8} {load_s:>8.2f} {split_s:>8.2f} {len(spans):>10}"  # type: ignore[arg-type]
-    for i, (_, count) in enumerate(counters):
+    for i, (_, count, many) in enumerate(counters):
         if i and size > counter_limit:
             row += f" | {'-':>8} {'-':>7}"
             continue
-        chunk_s, chunks = timed(lambda count=count: chunk_document(doc, count, max_tokens=max_tokens))
+        chunk_s, chunks = timed(partial(chunk_document, doc, count, max_tokens=max_tokens, count_many=many))
         if any(doc.text[c.start : c.end] != c.text for c in chunks):  # type: ignore[attr-defined]
             raise SystemExit(f"chunk offsets are wrong at size {size}")
         row += f" | {chunk_s:>8.2f} {len(chunks):>7}"  # type: ignore[arg-type]

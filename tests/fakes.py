@@ -47,6 +47,9 @@ class HashingEmbedder:
     def count_tokens(self, text: str) -> int:
         return len(_WORD.findall(text)) + 2
 
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        return [self.count_tokens(t) for t in texts]
+
     def identity(self) -> dict[str, Any]:
         return {
             "name": self.name,

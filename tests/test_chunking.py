@@ -164,3 +164,62 @@ def test_galloping_packs_words_like_the_word_by_word_scan(lengths, max_tokens):
     want = reference_split_long(text, count, max_tokens)
     if got != want:  # only where a single word alone is over the budget, now cut at characters
         assert any(count(text[a:b]) > max_tokens and " " not in text[a:b] for a, b in want)
+
+
+# --- each sentence counted once, in batches; chunks packed by the sum of the counts ---
+
+_PROSE = "\n\n".join(
+    " ".join(f"Kalimat {p}.{i} menyebut Dr. Lavrov dan {i * 7} tentara di St. Petersburg." for i in range(12))
+    for p in range(6)
+)
+
+
+def test_batched_counts_give_the_same_chunks_as_counting_each_join():
+    """A counter that adds up over white space (as SentencePiece's and WordPiece's do): the chunks are
+    those of the exact one-count-per-join packing, with each sentence and each chunk counted once, in
+    batches, and no single counts beyond the fixed-cost probe."""
+    doc = Document("d", _PROSE, "t", "d")
+    single: list[str] = []
+    batches: list[int] = []
+
+    def counter(text: str) -> int:
+        single.append(text)
+        return words(text)
+
+    def many(texts):
+        batches.append(len(texts))
+        return [words(t) for t in texts]
+
+    for max_tokens, overlap in ((20, 1), (40, 2), (60, 0)):
+        expected = chunk_document(doc, words, max_tokens=max_tokens, overlap_sentences=overlap)
+        single.clear()
+        batches.clear()
+        chunks = chunk_document(doc, counter, max_tokens=max_tokens, overlap_sentences=overlap, count_many=many)
+        assert [(c.start, c.end) for c in chunks] == [(c.start, c.end) for c in expected]
+        assert len(single) <= 3  # the fixed cost ("a", "a a") and the whole-paragraph probe
+        assert len(batches) == 2 and batches[1] == len(chunks)  # the sentences, then the chunks
+
+
+def test_a_counter_that_does_not_add_up_still_gets_chunks_within_the_budget():
+    """Counts that grow with the white space between sentences (the sum of the parts is short of the
+    whole): chunks packed by the sum go over the budget when counted whole, and are packed again."""
+
+    single: list[str] = []
+
+    def chars(text: str) -> int:
+        return len(text) // 5 + 1
+
+    def counter(text: str) -> int:
+        single.append(text)
+        return chars(text)
+
+    text = (" " * 20).join(f"Kalimat {i} tentang pertemuan di Moskow." for i in range(40))  # 20 spaces between
+    doc = Document("d", text, "t", "d")
+    chunks = chunk_document(
+        doc, counter, max_tokens=30, overlap_sentences=1, count_many=lambda texts: [chars(t) for t in texts]
+    )
+    assert len(single) > 3  # the sums fell short: chunks were packed again, counted whole
+    assert chunks and all(chars(c.text) <= 30 for c in chunks)
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)
+    covered = {i for c in chunks for i in range(c.start, c.end)}
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())

@@ -9,7 +9,7 @@ only to give a longer text at least as many tokens.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.core.types import Chunk, Document
@@ -145,10 +145,15 @@ def _largest_fitting(fits: Callable[[int], bool], first: int, last: int, guess: 
     return good
 
 
+def _probe_chars(max_tokens: int) -> int:
+    """Characters that hold far more than ``max_tokens`` tokens in any real text (64 a token, plus 1 kB)."""
+    return 64 * max_tokens + 1024
+
+
 def _too_long(text: str, start: int, end: int, count: Callable[[str], int], max_tokens: int) -> bool:
     """count(text[start:end]) > max_tokens, without tokenising a huge span whose prefix already is over:
     a prefix of 64 characters a token (plus 1 kB) is far over the budget in any real text."""
-    probe = start + 64 * max_tokens + 1024
+    probe = start + _probe_chars(max_tokens)
     if end > probe and count(text[start:probe]) > max_tokens:
         return True
     return count(text[start:end]) > max_tokens
@@ -214,12 +219,19 @@ def chunk_document(
     *,
     max_tokens: int = 160,
     overlap_sentences: int = 1,
+    count_many: Callable[[Sequence[str]], list[int]] | None = None,
 ) -> list[Chunk]:
     """Pack whole sentences into chunks of at most ``max_tokens`` (as ``count_tokens`` counts them).
 
     A chunk ends at a paragraph boundary once it holds half its budget; the next chunk of the same
-    paragraph starts with the last ``overlap_sentences`` sentences of the previous one. About one count
-    per sentence, each of about one chunk's text: linear in the length of the document.
+    paragraph starts with the last ``overlap_sentences`` sentences of the previous one.
+
+    Each sentence is counted once (``count_many``, a batch of them at a time, when given) and the
+    sentences are packed by the sum of their counts, less the fixed cost (prefix and special tokens)
+    that each count repeats: exact for tokenizers that cut text at white space first (SentencePiece's
+    Metaspace, WordPiece) and close for the others. Every chunk is then counted whole, in one more
+    batch, and a chunk over the budget (a tokenizer that did not add up) is packed again with exact
+    counts. So the text is tokenized about twice, whatever the length of its lines: linear time.
     """
     text = doc.text
     spans = split_sentences(text)
@@ -228,62 +240,98 @@ def chunk_document(
         start, end = spans[0].start, spans[-1].end
         if not _too_long(text, start, end, count_tokens, max_tokens):
             return [Chunk(f"{doc.doc_id}#{start}-{end}", doc.doc_id, start, end, text[start:end], doc.title)]
+    many = count_many or (lambda texts: [count_tokens(t) for t in texts])
+    sentences, own = _fitting_sentences(text, spans, count_tokens, many, max_tokens)
+    fixed = max(0, 2 * count_tokens("a") - count_tokens("a a"))  # what every count repeats, for one word
+    summed = [0]  # summed[k]: the tokens of sentences[:k] less their fixed costs
+    for n in own:
+        summed.append(summed[-1] + n - fixed)
+
+    def estimate(first: int, last: int) -> int:
+        return fixed + summed[last + 1] - summed[first]
+
+    def exact(first: int, last: int) -> int:
+        return count_tokens(text[sentences[first].start : sentences[last].end])
+
+    paragraphs = [s.paragraph for s in sentences]
+    packed = _pack(paragraphs, estimate, 0, len(sentences) - 1, max_tokens, overlap_sentences)
+    counted = many([text[sentences[a].start : sentences[b].end] for a, b in packed])
+    ranges: list[tuple[int, int]] = []
+    for (first, last), n in zip(packed, counted, strict=True):
+        if n <= max_tokens:
+            ranges.append((first, last))
+        else:  # the counts did not add up: this chunk again, counted whole at each step
+            ranges.extend(_pack(paragraphs, exact, first, last, max_tokens, overlap_sentences))
+    chunks = []
+    for first, last in ranges:
+        start, end = sentences[first].start, sentences[last].end
+        chunks.append(Chunk(f"{doc.doc_id}#{start}-{end}", doc.doc_id, start, end, text[start:end], doc.title))
+    return chunks
+
+
+def _fitting_sentences(
+    text: str,
+    spans: list[Span],
+    count_tokens: Callable[[str], int],
+    many: Callable[[Sequence[str]], list[int]],
+    max_tokens: int,
+) -> tuple[list[Span], list[int]]:
+    """The sentences, those over the budget cut at words, each with its own token count."""
+    probe = _probe_chars(max_tokens)  # longer than this is over the budget in any real text: not counted
+    counts = iter(many([text[s.start : s.end] for s in spans if s.end - s.start <= probe]))
     sentences: list[Span] = []
+    own: list[int] = []
     for span in spans:
-        if _too_long(text, span.start, span.end, count_tokens, max_tokens):
-            sentences.extend(_split_long(text, span, count_tokens, max_tokens))
-        else:
+        n = next(counts) if span.end - span.start <= probe else max_tokens + 1
+        if n <= max_tokens:
             sentences.append(span)
-    chunks: list[Chunk] = []
-    current: list[Span] = []
-    current_tokens: int | None = None  # count_tokens of the text of ``current``, once known
-
-    def tokens(first: Span, last: Span) -> int:
-        return count_tokens(text[first.start : last.end])
-
-    def emit() -> None:
-        start, end = current[0].start, current[-1].end
-        chunks.append(
-            Chunk(
-                chunk_id=f"{doc.doc_id}#{start}-{end}",
-                doc_id=doc.doc_id,
-                start=start,
-                end=end,
-                text=text[start:end],
-                title=doc.title,
-            )
-        )
-
-    for span in sentences:
-        if not current:
-            current, current_tokens = [span], None
+            own.append(n)
             continue
-        new_paragraph = span.paragraph != current[-1].paragraph
+        pieces = _split_long(text, span, count_tokens, max_tokens)
+        sentences.extend(pieces)
+        own.extend(many([text[p.start : p.end] for p in pieces]))
+    return sentences, own
+
+
+def _pack(
+    paragraphs: list[int],
+    tokens: Callable[[int, int], int],
+    first: int,
+    last: int,
+    max_tokens: int,
+    overlap_sentences: int,
+) -> list[tuple[int, int]]:
+    """Sentences first..last as (first, last) ranges of chunks; ``tokens(a, b)``: sentences a..b together."""
+    ranges: list[tuple[int, int]] = []
+    if first > last:
+        return ranges
+    start = end = first
+    current: int | None = None  # tokens(start, end), once known
+    for k in range(first + 1, last + 1):
+        new_paragraph = paragraphs[k] != paragraphs[end]
         if new_paragraph:
-            if current_tokens is None:
-                current_tokens = tokens(current[0], current[-1])
-            if current_tokens >= max_tokens // 2:
-                emit()
-                current, current_tokens = [span], None
+            if current is None:
+                current = tokens(start, end)
+            if current >= max_tokens // 2:
+                ranges.append((start, end))
+                start, end, current = k, k, None
                 continue
-        joined = tokens(current[0], span)
+        joined = tokens(start, k)
         if joined <= max_tokens:
-            current.append(span)
-            current_tokens = joined
+            end, current = k, joined
             continue
-        emit()
-        carry = current[-overlap_sentences:] if overlap_sentences and not new_paragraph else []
+        ranges.append((start, end))
+        carry = max(start, end - overlap_sentences + 1) if overlap_sentences and not new_paragraph else end + 1
         carry_tokens = None
-        while carry:
-            carry_tokens = tokens(carry[0], span)
+        while carry <= end:
+            carry_tokens = tokens(carry, k)
             if carry_tokens <= max_tokens:
                 break
-            carry = carry[1:]
+            carry += 1
         # an overlap that would repeat the whole previous chunk adds nothing
-        if carry and len(carry) < len(current):
-            current, current_tokens = carry + [span], carry_tokens
+        if start < carry <= end:
+            start, end, current = carry, k, carry_tokens
         else:
-            current, current_tokens = [span], None
-    if current:
-        emit()
-    return chunks
+            start, end, current = k, k, None
+    ranges.append((start, end))
+    return ranges

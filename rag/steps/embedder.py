@@ -38,6 +38,10 @@ class Embedder(Protocol):
         """Tokens the model sees for ``text`` as a passage (prefix and special tokens included)."""
         ...
 
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        """count_tokens of each text, as one batch (the tokenizer's own threads)."""
+        ...
+
     def identity(self) -> dict[str, Any]: ...
 
 
@@ -138,6 +142,12 @@ class SentenceTransformerEmbedder(_Identified):
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(self.passage_prefix + text, add_special_tokens=True)["input_ids"])
 
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        ids = self._tokenizer([self.passage_prefix + t for t in texts], add_special_tokens=True)["input_ids"]
+        return [len(i) for i in ids]
+
 
 class OnnxInt8Encoder:
     """Runs an int8 ONNX copy (see rag.models.onnx_int8): tokenise, run, pool, L2-normalise."""
@@ -208,6 +218,9 @@ class OnnxInt8Embedder(_Identified):
 
     def count_tokens(self, text: str) -> int:
         return len(self.encoder.counter.encode(self.passage_prefix + text).ids)
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self.encoder.counter.encode_batch([self.passage_prefix + t for t in texts])]
 
 
 def check_int8_folder(folder: Path) -> dict[str, Any]:

@@ -148,6 +148,7 @@ class LocalEngine:
                 self.embedder.count_tokens,
                 max_tokens=self.params.chunk_tokens,
                 overlap_sentences=self.params.overlap_sentences,
+                count_many=self.embedder.count_tokens_many,
             )
             for doc in documents
         ]

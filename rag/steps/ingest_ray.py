@@ -102,6 +102,7 @@ class ChunkAndEmbed:
                 self.embedder.count_tokens,
                 max_tokens=self.chunk_tokens,
                 overlap_sentences=self.overlap_sentences,
+                count_many=self.embedder.count_tokens_many,
             )
             # a document without chunks still answers, so the driver can tell it from a lost one
             rows.extend((doc.doc_id, len(chunks), c) for c in ([*chunks] if chunks else [None]))

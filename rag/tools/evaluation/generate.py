@@ -102,13 +102,20 @@ def load_generation_prompts(folder: Path) -> GenerationPrompts:
 
 
 def passages_of(
-    documents: Sequence[Document], count_tokens: Callable[[str], int], *, chunk_tokens: int, overlap_sentences: int
+    documents: Sequence[Document],
+    count_tokens: Callable[[str], int],
+    *,
+    chunk_tokens: int,
+    overlap_sentences: int,
+    count_many: Callable[[Sequence[str]], list[int]] | None = None,
 ) -> list[Chunk]:
-    """The documents cut into passages as ingest cuts them (the same chunker and sizes)."""
+    """The documents cut into passages as ingest cuts them (the same chunker, counters and sizes)."""
     return [
         c
         for doc in documents
-        for c in chunk_document(doc, count_tokens, max_tokens=chunk_tokens, overlap_sentences=overlap_sentences)
+        for c in chunk_document(
+            doc, count_tokens, max_tokens=chunk_tokens, overlap_sentences=overlap_sentences, count_many=count_many
+        )
     ]
 
 

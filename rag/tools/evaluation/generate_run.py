@@ -63,6 +63,7 @@ def generate_set(
         pipeline.embedder.count_tokens,
         chunk_tokens=settings.chunk_tokens,
         overlap_sentences=settings.overlap_sentences,
+        count_many=pipeline.embedder.count_tokens_many,
     )
     passages = sample_passages(chunks, params.passages, params.seed, params.min_passage_words)
     tasks = plan_tasks(passages, params)
