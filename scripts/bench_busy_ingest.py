@@ -2,13 +2,14 @@
 """What one user's huge upload costs the others: answer latency while a one-line document is indexed.
 
 A copy of corpus/ is indexed in a temporary folder; --questions answerable questions of
-eval/questions.jsonl are answered with the configured LLM on the idle pipeline, then the next as many
-(other questions: the server keeps each slot's last prompt) while the same pipeline ingests a
-synthetic one-line .txt of --mb megabytes in a background thread (as the page
-does after an upload). Prints, per phase, the medians of time to evidence and to the full answer, their
-ratio, and how far the ingest got (load + chunk time, chunks embedded).
+eval/questions.jsonl are answered with the configured LLM on the idle pipeline; then the same
+pipeline ingests a synthetic one-line .txt of --mb megabytes in a background thread (as the page does
+after an upload) and, every --every seconds for as long as that ingest runs, the next answerable
+question is asked (each question once: the server keeps the prompts it read). Prints the medians of
+time to evidence and to the full answer, idle and while indexing (by the stage the ingest was in
+when asked), their ratios, and the ingest's own wall time.
 
-    .venv/bin/python scripts/bench_busy_ingest.py --mb 20 --questions 8
+    .venv/bin/python scripts/bench_busy_ingest.py --mb 20 --questions 8 --every 20
 """
 
 from __future__ import annotations
@@ -55,14 +56,15 @@ def medians(timings: list[tuple[float, float]]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=20.0, help="size of the one-line document (MB)")
-    parser.add_argument("--questions", type=int, default=8, help="answerable questions asked per phase")
+    parser.add_argument("--questions", type=int, default=8, help="answerable questions asked on the idle pipeline")
+    parser.add_argument("--every", type=float, default=20.0, help="seconds between the questions asked while indexing")
     args = parser.parse_args()
     rows = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
-    # each phase its own questions: llama-server keeps each slot's last prompt, so a question asked
-    # again would skip reading its prompt and look faster than it is
+    # every question asked once: llama-server keeps each slot's last prompt (and a host-memory cache of
+    # earlier ones), so a question asked again would skip reading its prompt and look faster than it is
     asked = [r["question"] for r in rows if r.get("answerable")]
     warm, idle_questions, busy_questions = asked[:1], asked[1 : 1 + args.questions], asked[1 + args.questions :]
-    busy_questions = busy_questions[: args.questions]
+    busy: list[tuple[str, float, float]] = []  # (stage of the ingest when asked, ms to evidence, ms to answer)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"
         shutil.copytree(ROOT / "corpus", corpus)
@@ -71,38 +73,61 @@ def main() -> None:
         ask_all(pipeline, warm)  # load the models before timing
         idle = ask_all(pipeline, idle_questions)
 
-        started = time.perf_counter()
         (corpus / "upload.txt").write_text(synthetic_line(int(args.mb * 1_000_000)), encoding="utf-8")
-        first_progress: list[float] = []
+        marks: dict[str, float] = {}
+        reports = []
 
         def progress(done: int, total: int) -> None:
-            if not first_progress:
-                first_progress.append(time.perf_counter() - started)
+            marks.setdefault("first_batch", time.perf_counter())
 
-        worker = threading.Thread(target=lambda: pipeline.ingest(progress=progress), daemon=True)
+        failures: list[BaseException] = []
+
+        def index_upload() -> None:
+            marks["started"] = time.perf_counter()
+            try:
+                reports.append(pipeline.ingest(progress=progress))
+            except BaseException as e:  # noqa: BLE001 - raised again in the main thread below
+                failures.append(e)
+            marks["ended"] = time.perf_counter()
+
+        worker = threading.Thread(target=index_upload, daemon=True)
         worker.start()
-        time.sleep(1.0)  # the ingest is under way (reading, chunking or embedding) before the questions
-        busy = ask_all(pipeline, busy_questions)
-        still_indexing = worker.is_alive()
-        done_total = pipeline.ingest_progress
+        for question in busy_questions:  # one question every --every seconds, for as long as the ingest runs
+            worker.join(timeout=args.every)
+            if not worker.is_alive():
+                break
+            stage = "embedding" if pipeline.ingest_progress else "reading/chunking"
+            busy.extend((stage, *t) for t in ask_all(pipeline, [question]))
+        unanswered_s = time.perf_counter()
+        worker.join()
+        if failures:
+            raise SystemExit(f"the ingest of the upload failed: {failures[0]!r}")
+        embedded = reports[0].embedded_chunks if reports else 0
+        tail_s = time.perf_counter() - unanswered_s
 
-    (idle_evidence, idle_total), (busy_evidence, busy_total) = medians(idle), medians(busy)
+    idle_evidence, idle_total = medians(idle)
+    print(f"LLM {pipeline.settings.llm_backend} ({pipeline.settings.llm_server}); {args.mb:g} MB one-line document")
     print(
-        f"{len(idle_questions)} questions per phase, LLM {pipeline.settings.llm_backend} ({pipeline.settings.llm_server})"
+        f"idle:              {len(idle):3} questions  evidence {idle_evidence:7.0f} ms  full answer {idle_total:7.0f} ms"
     )
-    print(f"idle:       evidence {idle_evidence:8.0f} ms   full answer {idle_total:8.0f} ms   (medians)")
-    print(f"indexing:   evidence {busy_evidence:8.0f} ms   full answer {busy_total:8.0f} ms   (medians)")
-    print(f"ratio:      evidence {busy_evidence / idle_evidence:8.2f}x     full answer {busy_total / idle_total:8.2f}x")
-    if first_progress:
+    for stage in ("reading/chunking", "embedding", "all"):
+        rows_ = [(e, t) for s_, e, t in busy if stage in (s_, "all")]
+        if not rows_:
+            print(f"while {stage + ':':17}   0 questions")
+            continue
+        evidence, total = medians(rows_)
         print(
-            f"{args.mb:g} MB one-line document: read, normalised, chunked and a first batch embedded in {first_progress[0]:.1f} s"
+            f"while {stage + ':':17} {len(rows_):3} questions  evidence {evidence:7.0f} ms  full answer {total:7.0f} ms"
+            f"  ({evidence / idle_evidence:.2f}x, {total / idle_total:.2f}x idle; medians)"
         )
-    if not still_indexing:
-        print("the ingest had finished when the questions ended")
-    elif done_total:
-        print(f"the ingest was embedding when the questions ended: {done_total[0]:,} of {done_total[1]:,} chunks")
-    else:
-        print("the ingest was still reading and chunking when the questions ended")
+    ingest_s = marks["ended"] - marks["started"]
+    chunked_s = marks.get("first_batch", marks["ended"]) - marks["started"]
+    print(
+        f"ingest of the upload: {ingest_s:.1f} s in all (read, normalised and chunked, first batch embedded: "
+        f"{chunked_s:.1f} s), while answering the questions above"
+        + (f"; {tail_s:.0f} s of it after the last question" if tail_s > 1 else "")
+        + f"; {embedded:,} passages embedded"
+    )
 
 
 if __name__ == "__main__":

@@ -185,6 +185,15 @@ def test_server_answers_in_parallel_and_counts_tokens_from_the_file(smol_server)
     assert chat.count_tokens("hello world") >= 2
     assert server.command(8080)[server.command(8080).index("--parallel") + 1] == "2"
     assert "--rope-freq-base" not in server.command(8080)  # read from the GGUF
+    # below the product's own threads, and every thread of it (those that read and decode too)
+    from rag.steps.llm_server import SERVER_NICENESS
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    threads_nice = [
+        int(Path(f"{t}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        for t in Path(f"/proc/{server.pid}/task").iterdir()
+    ]
+    assert len(threads_nice) > 1 and all(n == min(19, ours + SERVER_NICENESS) for n in threads_nice)
 
 
 def test_server_killed_with_sigkill_is_restarted_for_the_next_question(smol_server):

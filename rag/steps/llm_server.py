@@ -43,6 +43,10 @@ BINARY_NAME = "llama-server"
 HOST = "127.0.0.1"
 _LOG_TAIL_BYTES = 3000
 CACHE_RAM_MIB = 128  # ~7 prompts of the bundled model's size
+# added to the server's nice value: when generation has the cores busy, the product's own threads
+# (retrieval of the next questions, their evidence, streaming) still run at once; an ingest in the
+# serving process runs at +10 (rag/pipeline.py), below both
+SERVER_NICENESS = 5
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,10 @@ _spawner: threading.Thread | None = None
 _spawner_lock = threading.Lock()
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec: one system call only
+def _die_with_parent() -> None:  # runs in the child between fork and exec: system calls only
     if _libc is not None:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _libc.nice(SERVER_NICENESS)  # inherited by every thread the server starts
 
 
 def _spawn_loop() -> None:
