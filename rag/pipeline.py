@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rag.models.provision import ModelRequest
     from rag.steps.answer.answerer import Answerer, AnswerParams
     from rag.steps.embedder import Embedder
+    from rag.steps.focus import SentenceVectors
     from rag.steps.generation_queue import GenerationQueue
     from rag.steps.ingest import Engine, IngestParams, IngestReport
     from rag.steps.ingest_ray import EmbedderSpec
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 ANSWERS_FIRST_MAX_WAIT_S = 30.0  # an ingest in the serving process embeds at least a batch this often
 T = TypeVar("T")
 INGEST_NICENESS = 10  # added to an ingest thread's nice value in a serving process (Linux: per thread)
+KEEP_SENTENCES_MAX_CHUNKS = 5_000  # an index this small has its passages' sentence vectors computed ahead
 
 
 class Pipeline:
@@ -49,6 +51,7 @@ class Pipeline:
         self._embedder: Embedder | None = embedder
         self._index: SearchIndex | None = None
         self._retriever: Retriever | None = None
+        self._sentences: SentenceVectors | None = None
         self._given_chat_models: dict[LLMBackend, Any] = dict(chat_models or {})
         self._chat_models: dict[LLMBackend, Any] = {}  # each behind its backend's generation queue
         self._queues: dict[LLMBackend, GenerationQueue] = {}
@@ -77,6 +80,36 @@ class Pipeline:
                 self._index_stamp = index_stamp(self.settings)
                 self._index = self._load_index()
             return self._index
+
+    @property
+    def sentence_vectors(self) -> SentenceVectors:
+        """The passages' sentences and vectors that answers focus on, kept across questions and index
+        generations (keyed by the passage's text, so a changed passage is computed again)."""
+        with self._lock:
+            if self._sentences is None:
+                from rag.steps.focus import SentenceVectors
+
+                self._sentences = SentenceVectors(self.embedder)
+            return self._sentences
+
+    def keep_passage_sentences(self) -> int:
+        """Compute the sentence vectors of every passage of an index of at most
+        KEEP_SENTENCES_MAX_CHUNKS chunks ahead of the questions, so that a question's evidence does not
+        wait for them; in a thread at INGEST_NICENESS, answers first before each batch. Returns the
+        number of passages (0 for a larger index: its passages are computed when first shown)."""
+        index = self.index
+        if int(index.manifest.get("counts", {}).get("chunks", 0)) > KEEP_SENTENCES_MAX_CHUNKS:
+            return 0
+        texts = [c.text for c in index.chunks]
+        kept = self.sentence_vectors
+
+        def work() -> None:
+            for start in range(0, len(texts), 64):
+                self._answers_first()
+                kept.add(texts[start : start + 64])
+
+        run_niced(work, INGEST_NICENESS)
+        return len(texts)
 
     def _load_index(self) -> SearchIndex:
         return open_index(self.settings, self.embedder.identity())
@@ -253,6 +286,7 @@ class Pipeline:
                     count_tokens=token_counter(chat, self.llm_model_for(key[2])),
                     params=answer_params(self.settings.replace(mode=key[0], k=key[1])),
                     articles=Articles(self.index.documents),
+                    sentences=self.sentence_vectors,
                 )
             return self._answerers[key]
 

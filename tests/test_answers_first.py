@@ -74,3 +74,27 @@ def test_a_background_ingest_runs_at_a_lower_priority_and_leaves_its_caller_as_i
 
     with pytest.raises(ValueError, match="damaged"):
         run_niced(fails, 5)
+
+
+def test_passages_sentence_vectors_are_computed_ahead_answers_first(tmp_path: Path):
+    """`rag serve` computes every passage's sentence vectors of a small index ahead of the questions
+    (a question's evidence then waits for no embedding but its own query's), in batches that wait
+    while an answer is generated; a larger index is left to be computed as passages are shown."""
+    pipeline = build_pipeline(tmp_path, EchoChatModel(), passage_tokens=8)
+    calls = _recording(pipeline)
+    done = []
+    with pipeline.generation_queue.slot("an answer being generated"):
+        worker = threading.Thread(target=lambda: done.append(pipeline.keep_passage_sentences()))
+        worker.start()
+        time.sleep(1.0)
+        assert calls == [] and worker.is_alive()  # waiting for the answer
+    worker.join(timeout=30)
+    chunks = len(pipeline.index.chunks)
+    assert done == [chunks] and len(pipeline.sentence_vectors) == chunks and len(calls) == chunks  # a batch each
+    prepared = pipeline.answerer().prepare("Siapa yang bertemu di Paris?")
+    whole = {c.text for c in pipeline.index.chunks}
+    assert prepared.gate.passed and any(h.chunk.text not in whole for h in prepared.shown)  # cut to a window
+    assert len(calls) == chunks  # ... from the sentences kept ahead: nothing embedded for the question
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(rag.pipeline, "KEEP_SENTENCES_MAX_CHUNKS", chunks - 1)
+        assert pipeline.keep_passage_sentences() == 0

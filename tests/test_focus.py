@@ -3,7 +3,7 @@
 from fakes import HashingEmbedder
 
 from rag.core.types import Chunk, Hit
-from rag.steps.focus import focus_hits
+from rag.steps.focus import SentenceVectors, focus_hits
 
 DOC = (
     "Pendahuluan tentang cuaca di kota itu. Hujan turun sejak pagi. "
@@ -26,7 +26,7 @@ def test_long_chunk_is_cut_to_the_sentences_around_the_best_one():
     offset = 40  # the chunk starts at character 40 of its document
     document = "x" * offset + DOC
     (focused,) = focus_hits(
-        [hit(DOC, offset)], embedder.embed_query("berapa rumah banjir Bandung"), embedder, words, 20
+        [hit(DOC, offset)], embedder.embed_query("berapa rumah banjir Bandung"), SentenceVectors(embedder), words, 20
     )
     chunk = focused.chunk
     assert "banjir merendam 1.200 rumah di Bandung" in chunk.text
@@ -39,12 +39,30 @@ def test_long_chunk_is_cut_to_the_sentences_around_the_best_one():
 def test_short_chunks_and_zero_budget_keep_the_whole_chunk():
     embedder = HashingEmbedder()
     vector = embedder.embed_query("banjir")
-    assert focus_hits([hit(DOC)], vector, embedder, words, 0)[0].chunk.text == DOC
-    assert focus_hits([hit(DOC)], vector, embedder, words, 200)[0].chunk.text == DOC
+    kept = SentenceVectors(embedder)
+    assert focus_hits([hit(DOC)], vector, kept, words, 0)[0].chunk.text == DOC
+    assert focus_hits([hit(DOC)], vector, kept, words, 200)[0].chunk.text == DOC
     assert embedder.calls == []  # nothing to cut, nothing embedded
 
 
 def test_a_sentence_longer_than_the_budget_is_shown_alone():
     embedder = HashingEmbedder()
-    (focused,) = focus_hits([hit(DOC)], embedder.embed_query("banjir rumah Bandung"), embedder, words, 3)
+    (focused,) = focus_hits(
+        [hit(DOC)], embedder.embed_query("banjir rumah Bandung"), SentenceVectors(embedder), words, 3
+    )
     assert focused.chunk.text == "Menurut wali kota, banjir merendam 1.200 rumah di Bandung."
+
+
+def test_sentence_vectors_are_computed_once_per_passage_and_the_oldest_dropped():
+    embedder = HashingEmbedder()
+    kept = SentenceVectors(embedder, max_sentences=7)
+    question = embedder.embed_query("berapa rumah banjir Bandung")
+    first = focus_hits([hit(DOC)], question, kept, words, 20)
+    assert embedder.calls == [6]  # the six sentences, in one batch (a batch a passage)
+    assert focus_hits([hit(DOC)], question, kept, words, 20) == first and embedder.calls == [6]  # kept
+    other = "Satu kalimat lain di sini. Dan kalimat kedua yang cukup panjang juga."
+    kept.add([other, other])
+    assert embedder.calls == [6, 2] and len(kept) == 1  # 6 + 2 sentences > 7: the least recent dropped
+    spans, vectors = kept.of([other])[0]
+    assert [other[s.start : s.end] for s in spans] == ["Satu kalimat lain di sini.", other[27:]]
+    assert vectors.shape == (2, embedder.dim) and embedder.calls == [6, 2]

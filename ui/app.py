@@ -39,7 +39,11 @@ EXAMPLES = [
     "How many Russian troops did Putin order back to their bases?",
     "What is the population of Jakarta?",
 ]
-ANSWER_CONCURRENCY = 16  # questions retrieving or waiting for the model at once; more wait in gradio's queue
+# questions retrieving or waiting for the model at once (more wait in gradio's queue, without their
+# evidence); generation itself is bounded by the pipeline's generation queue, so this only needs to
+# cover the readers of a busy page, each with a worker thread of MAX_THREADS
+ANSWER_CONCURRENCY = 48
+MAX_THREADS = 80  # gradio's worker threads (its default, 40, is shared by every event of the page)
 STATUS_EVERY_S = 5.0  # the status line (index generation, indexing progress) refreshes this often
 SHOWN_QUESTION_CHARS = 500  # a rejected question is echoed this far
 
@@ -257,6 +261,7 @@ def launch(pipeline: Pipeline, *, block: bool = True):
         auth=credentials or None,
         prevent_thread_lock=not block,
         max_file_size=f"{settings.max_upload_mb}mb",
+        max_threads=MAX_THREADS,
         app_kwargs={
             "middleware": [
                 Middleware(LoginThrottle, failures=FailureLog()),

@@ -204,6 +204,8 @@ def cmd_eval(args, settings) -> int:
 
     if args.generate is not None:
         return _generate(args, settings)
+    if args.compare:
+        return _compare(args.compare)
     given = [flag for flag, value in (("--corpus", args.generate_corpus),) if value is not None]
     if given:
         raise UsageError(f"{', '.join(given)} goes with --generate N; to evaluate on another corpus use --bench DIR")
@@ -397,6 +399,22 @@ def cmd_serve(args, settings) -> int:
     return 0
 
 
+def _compare(paths: list[Path]) -> int:
+    from rag.tools.evaluation.rankings import compare_rankings, render_comparison
+
+    reports = []
+    for path in paths:
+        file = path / "report.json" if path.is_dir() else path
+        try:
+            reports.append(json.loads(file.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read the report {file}: {e}") from e
+    comparison = compare_rankings(reports[0], reports[1])
+    first, second = (p if p.is_dir() else p.parent for p in paths)
+    print(render_comparison(comparison, (first.name, second.name)))
+    return 0
+
+
 def _ingest_for_serving(pipeline) -> None:
     """Bring the index up to date: in the background when there is one to answer from meanwhile (the
     page switches to the new generation when it is committed), else first."""
@@ -404,11 +422,18 @@ def _ingest_for_serving(pipeline) -> None:
 
     from rag.core.errors import IndexError_
 
+    def keep_sentences() -> None:
+        try:
+            pipeline.keep_passage_sentences()
+        except RagError as e:  # only slower evidence: each passage's sentences are computed when shown
+            print(f"warning: the passages' sentence vectors were not computed ahead: {e}", file=sys.stderr)
+
     try:
         _ = pipeline.index
     except IndexError_:  # nothing usable yet: build it before serving
         report = pipeline.ingest(progress=_progress_bar("embedding"))
         print(f"index: {report.total_documents} documents, {report.total_chunks} chunks", file=sys.stderr)
+        threading.Thread(target=keep_sentences, name="sentences", daemon=True).start()
         return
 
     def update() -> None:
@@ -417,6 +442,8 @@ def _ingest_for_serving(pipeline) -> None:
         except RagError as e:
             print(f"error: updating the index failed: {e}; still serving the previous one", file=sys.stderr)
             return
+        finally:
+            keep_sentences()
         changes = f"+{len(report.added)} ~{len(report.changed)} -{len(report.removed)}"
         print(f"index: {report.total_documents} documents, {report.total_chunks} chunks ({changes})", file=sys.stderr)
         for s in report.skipped:

@@ -28,7 +28,7 @@ from rag.steps.answer.grounding import Grounded, GroundingThresholds, ground
 from rag.steps.answer.metadata_passages import metadata_answer, metadata_passages
 from rag.steps.conversation import HistoryTurns, standalone_question
 from rag.steps.embedder import Embedder
-from rag.steps.focus import focus_hits
+from rag.steps.focus import SentenceVectors, focus_hits
 from rag.steps.language import detect_language
 from rag.steps.metadata import Articles
 from rag.steps.prompting import Prompts, fit_budget, user_message
@@ -88,9 +88,12 @@ class Answerer:
         count_tokens: Callable[[str], int],
         params: AnswerParams,
         articles: Articles | None = None,
+        sentences: SentenceVectors | None = None,
     ) -> None:
-        """``articles``: the indexed articles (their text and own metadata) that hits come from."""
+        """``articles``: the indexed articles (their text and own metadata) that hits come from;
+        ``sentences``: the passages' sentence vectors, shared and kept between questions."""
         self.articles = articles or Articles({})
+        self.sentences = sentences or SentenceVectors(embedder)
         self.retriever = retriever
         self.embedder = embedder
         self.chat = chat
@@ -109,7 +112,7 @@ class Answerer:
         gate = evidence_gate(standalone, language, retrieval.hits, retrieval.evidence, p.gate)
         hits = list(retrieval.hits)
         if gate.passed and retrieval.query_vector is not None:  # a declined question shows the closest passages whole
-            hits = focus_hits(hits, retrieval.query_vector, self.embedder, self.count_tokens, p.passage_tokens)
+            hits = focus_hits(hits, retrieval.query_vector, self.sentences, self.count_tokens, p.passage_tokens)
         about = metadata_passages(question, retrieval.hits, self.articles)
         if gate.passed and about.missing:
             gate = GateDecision(False, gate.evidence, about.missing)
