@@ -179,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, help="output folder (default: runs/<name>-<time>); with --generate: the set's JSONL file"
     )
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("REPORT", "REPORT"),
+        help="instead of evaluating: do two runs' report.json rank the configurations alike? (nDCG@10, paired "
+        "bootstrap intervals per pair)",
+    )
     g = p.add_argument_group("generated test sets (--generate N)")
     g.add_argument(
         "--generate",
