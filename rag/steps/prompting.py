@@ -46,9 +46,15 @@ class Prompts:
 
 
 def load_prompts(folder: Path) -> Prompts:
+    return Prompts(*read_templates(folder, TEMPLATES))
+
+
+def read_templates(folder: Path, templates: dict[str, frozenset[str]]) -> tuple[dict[str, str], str]:
+    """The text of each template file in ``folder`` (each must use exactly its variables) and a version:
+    the first 12 hex digits of a sha256 over all of them, which changes whenever one does."""
     texts: dict[str, str] = {}
     digest = hashlib.sha256()
-    for name, expected in sorted(TEMPLATES.items()):
+    for name, expected in sorted(templates.items()):
         path = folder / name
         try:
             text = path.read_text(encoding="utf-8")
@@ -61,7 +67,7 @@ def load_prompts(folder: Path) -> Prompts:
             )
         texts[name] = text
         digest.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
-    return Prompts(texts, digest.hexdigest()[:12])
+    return texts, digest.hexdigest()[:12]
 
 
 def format_passages(hits: Sequence[Hit]) -> str:

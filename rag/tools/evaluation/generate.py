@@ -10,10 +10,8 @@ eval-set format with the passage as gold evidence, so that `rag eval --set FILE`
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
-import string
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from rag.core.errors import ConfigError, LLMError
 from rag.core.text import stopwords, words
 from rag.core.types import Chunk, Document
 from rag.steps.chunking import chunk_document
-from rag.steps.prompting import LANGUAGE_NAMES
+from rag.steps.prompting import LANGUAGE_NAMES, read_templates
 from rag.tools.evaluation.question_filters import (
     FILTERS,
     Candidate,
@@ -84,21 +82,7 @@ class GenerationPrompts:
 
 
 def load_generation_prompts(folder: Path) -> GenerationPrompts:
-    texts, digest = {}, hashlib.sha256()
-    for name, expected in sorted(TEMPLATES.items()):
-        path = folder / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(f"prompt template {path} is missing ({e}); prompts_dir={folder}") from e
-        found = {v for _, v, _, _ in string.Formatter().parse(text) if v is not None}
-        if found != expected:
-            raise ConfigError(
-                f"prompt template {path} uses variables {sorted(found)}, expected exactly {sorted(expected)}"
-            )
-        texts[name] = text
-        digest.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
-    return GenerationPrompts(texts, digest.hexdigest()[:12])
+    return GenerationPrompts(*read_templates(folder, TEMPLATES))
 
 
 def passages_of(
