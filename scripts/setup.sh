@@ -21,14 +21,14 @@ if [ ! -x .venv/bin/python ]; then
   echo "creating .venv" >&2
   "$python" -m venv .venv
 fi
+# llama.cpp first: the bindings' libraries and llama-server from one compile (cached in the model cache)
+scripts/install-llama-cpp.sh
 stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)${extras:+-${extras//,/-}}"
 if [ ! -f "$stamp" ]; then
-  echo "installing the product${extras:+ with its extras $extras} into .venv (first time: ~10 minutes, llama-cpp-python compiles)" >&2
+  echo "installing the product${extras:+ with its extras $extras} into .venv" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
   # tiktoken's BPE files ship inside litellm; only the files are used, so none of its dependencies
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps litellm==1.109.1
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
-# llama.cpp's server for the default LLM engine (llm_server = "managed"); cached in the model cache
-scripts/build-llama-server.sh
