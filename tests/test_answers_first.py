@@ -3,6 +3,8 @@ cores), and still moves on under a steady stream of questions."""
 
 from __future__ import annotations
 
+import ast
+import os
 import threading
 import time
 from pathlib import Path
@@ -57,8 +59,6 @@ def test_an_ingest_still_moves_on_when_questions_never_stop(tmp_path: Path, monk
 
 
 def test_a_background_ingest_runs_at_a_lower_priority_and_leaves_its_caller_as_it_was():
-    import os
-    import threading
 
     from rag.pipeline import run_niced
 
@@ -98,3 +98,56 @@ def test_passages_sentence_vectors_are_computed_ahead_answers_first(tmp_path: Pa
     with pytest.MonkeyPatch.context() as m:
         m.setattr(rag.pipeline, "KEEP_SENTENCES_MAX_CHUNKS", chunks - 1)
         assert pipeline.keep_passage_sentences() == 0
+
+
+def test_serving_an_index_as_it_is_still_computes_its_sentences_ahead(tmp_path: Path, monkeypatch):
+    """`rag serve --no-ingest` (the index as it is) computes the passages' sentence vectors ahead too:
+    without them every question under load embedded its passages' sentences while the cores generate."""
+    import argparse
+
+    import ui.app
+    from rag.cli.commands import cmd_serve
+
+    pipeline = build_pipeline(tmp_path, EchoChatModel(), passage_tokens=8)
+    monkeypatch.setattr(rag.pipeline, "Pipeline", lambda settings: pipeline)
+    served = []
+    monkeypatch.setattr(ui.app, "serve", served.append)  # the page itself is tested in test_ui.py
+    args = argparse.Namespace(auth=None, no_ingest=True)
+    assert cmd_serve(args, pipeline.settings) == 0 and served == [pipeline]
+    deadline = time.monotonic() + 30
+    while len(pipeline.sentence_vectors) < len(pipeline.index.chunks) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(pipeline.sentence_vectors) == len(pipeline.index.chunks)
+
+
+@pytest.mark.slow
+def test_worker_pools_started_by_a_background_job_are_not_left_at_its_lower_priority(tmp_path: Path):
+    """The embedder's tokenizer and runtime pools are started when the embedder is built, not by the
+    first (niced) job that uses it: threads keep their creator's nice value, and every question's
+    embedding runs on those pools. With the real embedder, in a fresh process; the native threads
+    (the pools) are checked."""
+    import subprocess
+    import sys
+
+    script = f"""
+import collections, os
+from pathlib import Path
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+pipeline = Pipeline(Settings(index_dir=Path({str(tmp_path / "index")!r})).validated())
+import threading
+done = []
+worker = threading.Thread(target=lambda: done.append(pipeline.ingest()))  # off the main thread: niced
+worker.start(); worker.join()
+assert done and done[0].written
+pipeline.keep_passage_sentences()
+pipeline.answerer().prepare("Siapa yang bertemu di Paris?")
+python_threads = {{t.native_id for t in threading.enumerate()}}  # e.g. a progress bar's monitor: not a pool
+native = [int(t) for t in os.listdir("/proc/self/task") if int(t) not in python_threads]
+print(dict(collections.Counter(os.getpriority(os.PRIO_PROCESS, t) for t in native)))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    nices = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert set(nices) == {base}, f"threads by nice value: {nices}"

@@ -393,7 +393,9 @@ def cmd_serve(args, settings) -> int:
             file=sys.stderr,
         )
     pipeline = Pipeline(settings)
-    if not args.no_ingest:
+    if args.no_ingest:  # the index as it is: its passages' sentences are still computed ahead
+        _keep_sentences_in_background(pipeline)
+    else:
         _ingest_for_serving(pipeline)
     serve(pipeline)
     return 0
@@ -415,6 +417,27 @@ def _compare(paths: list[Path]) -> int:
     return 0
 
 
+def _keep_sentences(pipeline) -> None:
+    import time
+
+    from rag.pipeline import KEEP_SENTENCES_MAX_CHUNKS, SENTENCES_KEPT_LOG
+
+    started = time.perf_counter()
+    try:
+        kept = pipeline.keep_passage_sentences()
+        took = time.perf_counter() - started
+        later = "" if kept else f" (an index over {KEEP_SENTENCES_MAX_CHUNKS} chunks: computed as passages are shown)"
+        print(f"{SENTENCES_KEPT_LOG}: {kept} passages in {took:.1f} s{later}", file=sys.stderr)
+    except RagError as e:  # only slower evidence: each passage's sentences are computed when shown
+        print(f"warning: the passages' sentence vectors were not computed ahead: {e}", file=sys.stderr)
+
+
+def _keep_sentences_in_background(pipeline) -> None:
+    import threading
+
+    threading.Thread(target=_keep_sentences, args=(pipeline,), name="sentences", daemon=True).start()
+
+
 def _ingest_for_serving(pipeline) -> None:
     """Bring the index up to date: in the background when there is one to answer from meanwhile (the
     page switches to the new generation when it is committed), else first."""
@@ -422,18 +445,12 @@ def _ingest_for_serving(pipeline) -> None:
 
     from rag.core.errors import IndexError_
 
-    def keep_sentences() -> None:
-        try:
-            pipeline.keep_passage_sentences()
-        except RagError as e:  # only slower evidence: each passage's sentences are computed when shown
-            print(f"warning: the passages' sentence vectors were not computed ahead: {e}", file=sys.stderr)
-
     try:
         _ = pipeline.index
     except IndexError_:  # nothing usable yet: build it before serving
         report = pipeline.ingest(progress=_progress_bar("embedding"))
         print(f"index: {report.total_documents} documents, {report.total_chunks} chunks", file=sys.stderr)
-        threading.Thread(target=keep_sentences, name="sentences", daemon=True).start()
+        _keep_sentences_in_background(pipeline)
         return
 
     def update() -> None:
@@ -443,7 +460,7 @@ def _ingest_for_serving(pipeline) -> None:
             print(f"error: updating the index failed: {e}; still serving the previous one", file=sys.stderr)
             return
         finally:
-            keep_sentences()
+            _keep_sentences(pipeline)
         changes = f"+{len(report.added)} ~{len(report.changed)} -{len(report.removed)}"
         print(f"index: {report.total_documents} documents, {report.total_chunks} chunks ({changes})", file=sys.stderr)
         for s in report.skipped:
