@@ -10,6 +10,7 @@ a GenerationQueue (rag/steps/generation_queue.py): at most its number of slots g
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from rag.steps.streamed_chat import StreamedChatModel
 
 log = logging.getLogger(__name__)
 
+TOKEN_COUNTS_KEPT = 20_000  # texts whose token count is kept (least recently used dropped)
 N_BATCH = 512  # prompt tokens evaluated per llama.cpp step: a whole question's new tokens at once
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -229,7 +231,13 @@ def build_chat_model(p: LLMParams) -> BaseChatModel:
 
 def token_counter(chat: BaseChatModel, model: str) -> Callable[[str], int]:
     """Count tokens as the model does: its own tokenizer locally, tiktoken for OpenAI-style models
-    (its files must be in $TIKTOKEN_CACHE_DIR: `rag models --only tiktoken`)."""
+    (its files must be in $TIKTOKEN_CACHE_DIR: `rag models --only tiktoken`). Counts are kept: the same
+    passages and windows are counted for question after question (about 27 counts a question, 40 % of
+    the time before the model is called, measured on the eval questions)."""
+    return functools.lru_cache(maxsize=TOKEN_COUNTS_KEPT)(_token_counter(chat, model))
+
+
+def _token_counter(chat: BaseChatModel, model: str) -> Callable[[str], int]:
     while isinstance(chat, QueuedChatModel):
         chat = chat.chat
     count_tokens = getattr(chat, "count_tokens", None)  # the local models: their own tokenizer
