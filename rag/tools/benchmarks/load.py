@@ -10,7 +10,8 @@ managed llama-server with ``llm_parallel`` slots), side by side in one run:
 - figures: answers and throughput (answers per minute of wall time, drain included), time from
   submission to the first update that carries the retrieved passages ("evidence") and to the
   complete answer (p50, p90, max), errors, and the resident memory of the server's process tree
-  (the product and, when managed, llama-server), sampled every second.
+  (the product and, when managed, llama-server), sampled every second; the CPU time the server's
+  process tree and the clients (this process, on the same cores) used while the clients asked.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.core.stats import latency_stats, percentile
+from rag.pipeline import SENTENCES_KEPT_LOG
 from rag.settings import REPO_ROOT, Settings
 from rag.tools.benchmarks.answer import COLD_QUESTION, free_port, settings_args, wait_listening
 from rag.tools.benchmarks.common import questions_from, write_json
@@ -36,6 +38,11 @@ ENGINES: dict[str, dict[str, str]] = {
     "managed": {"RAG_LLM_SERVER": "managed"},
 }
 POLL_S = 0.02  # how often a client looks for a new update from the server
+# the server is plain http on loopback, so no certificate is ever checked; with checking on, gradio_client
+# builds a new TLS context (reading the CA bundle) for every request: measured, that took about half of
+# the time to evidence of 20 simultaneous questions, on the same two cores as the server
+LOOPBACK_SSL_VERIFY = False
+READY_TIMEOUT_S = 300
 
 
 @dataclass
@@ -48,21 +55,43 @@ class Record:
     error: str = ""
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants (Linux /proc), in MB."""
-    total = 0.0
-    pending = [pid]
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux /proc)."""
+    found, pending = [], [pid]
     while pending:
         p = pending.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
             for task in Path(f"/proc/{p}/task").iterdir():
                 pending += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
             continue
+        found.append(p)
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB."""
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except (FileNotFoundError, ProcessLookupError):
+            continue
     return total
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its living descendants, in seconds."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def ask_one(client: Any, question: str, record: Record) -> None:
@@ -99,7 +128,7 @@ def drive(url: str, questions: list[str], clients: int, seconds: float) -> tuple
     start: list[float] = []
 
     def client_loop(i: int) -> None:
-        client = Client(url, verbose=False)
+        client = Client(url, verbose=False, ssl_verify=LOOPBACK_SSL_VERIFY)
         ready.wait()
         turn = 0
         while time.perf_counter() - start[0] < seconds:
@@ -146,16 +175,23 @@ def run_engine(
     try:
         started = time.perf_counter()
         wait_listening(proc, port)
+        ready = _watch_stderr(proc)
         url = f"http://127.0.0.1:{port}/"
         warm = Record(-1, COLD_QUESTION, time.perf_counter())
-        ask_one(Client(url, verbose=False), COLD_QUESTION, warm)
+        ask_one(Client(url, verbose=False, ssl_verify=LOOPBACK_SSL_VERIFY), COLD_QUESTION, warm)
         if warm.error:
             raise RuntimeError(f"the warm-up question failed on {engine}: {warm.error}")
         warm_s = time.perf_counter() - started
+        # as a server that has been up a while: its passages' sentence vectors computed (seconds, at a
+        # low priority, which the clients' own start-up would otherwise starve into the measured minute)
+        if not ready.wait(READY_TIMEOUT_S):
+            raise RuntimeError(f"rag serve ({engine}) did not say '{SENTENCES_KEPT_LOG}' within {READY_TIMEOUT_S} s")
         rss_before = tree_rss_mb(proc.pid)
+        cpu_before = tree_cpu_s(proc.pid), _own_cpu_s()
         threading.Thread(target=sample, daemon=True).start()
         records, wall_s = drive(url, questions, clients, seconds)
         rss_after = tree_rss_mb(proc.pid)
+        cpu = tree_cpu_s(proc.pid) - cpu_before[0], _own_cpu_s() - cpu_before[1]
     finally:
         sampling.set()
         _stop(proc)
@@ -178,8 +214,30 @@ def run_engine(
             "evidence": _p90([r.evidence_s for r in done if r.evidence_s is not None]),
             "full_answer": _p90([r.total_s for r in done if r.total_s is not None]),
         },
+        # the clients run on the same cores as the server: what each side used while they asked
+        "cpu_s": {"server": round(cpu[0], 1), "clients": round(cpu[1], 1)},
         "rss_mb": {"before": round(rss_before), "after": round(rss_after), "peak": round(max(peak[0], rss_after))},
     }
+
+
+def _own_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _watch_stderr(proc: subprocess.Popen) -> threading.Event:
+    """Reads the server's stderr to the end (a full pipe would block it); the event is set when the
+    server says its passages' sentences are kept."""
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            if raw.decode(errors="replace").startswith(SENTENCES_KEPT_LOG):
+                ready.set()
+
+    threading.Thread(target=read, name="serve-stderr", daemon=True).start()
+    return ready
 
 
 def _p90(values: list[float]) -> float | None:
@@ -230,7 +288,8 @@ def run(
             f"{r['errors']} errors, {r['answers_per_minute']} answers/min; evidence p50 "
             f"{_s(r['evidence']['median_ms'])} s p90 {r['p90_s']['evidence']} s; full answer p50 "
             f"{_s(r['full_answer']['median_ms'])} s p90 {r['p90_s']['full_answer']} s; "
-            f"memory {r['rss_mb']['before']} -> {r['rss_mb']['after']} MB (peak {r['rss_mb']['peak']})"
+            f"memory {r['rss_mb']['before']} -> {r['rss_mb']['after']} MB (peak {r['rss_mb']['peak']}); "
+            f"CPU server {r['cpu_s']['server']} s, clients {r['cpu_s']['clients']} s"
         )
     write_json(result, out)
     return result
