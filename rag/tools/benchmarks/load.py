@@ -53,6 +53,7 @@ class Record:
     evidence_s: float | None = None  # submission -> first update carrying the passages
     total_s: float | None = None  # submission -> complete answer
     error: str = ""
+    turn: int = 0  # 0: the client's first question (its session is new to the server)
 
 
 def _tree(pid: int) -> list[int]:
@@ -132,7 +133,7 @@ def drive(url: str, questions: list[str], clients: int, seconds: float) -> tuple
         ready.wait()
         turn = 0
         while time.perf_counter() - start[0] < seconds:
-            record = Record(i, questions[(i + turn * clients) % len(questions)], time.perf_counter())
+            record = Record(i, questions[(i + turn * clients) % len(questions)], time.perf_counter(), turn=turn)
             ask_one(client, record.question, record)
             with lock:
                 records.append(record)
@@ -209,6 +210,11 @@ def run_engine(
         "wall_s": round(wall_s, 1),
         "answers_per_minute": round(60 * len(done) / wall_s, 1) if wall_s else 0.0,
         "evidence": latency_stats([r.evidence_s * 1000 for r in done if r.evidence_s is not None], 1),
+        # the 20 first questions arrive together from sessions new to the server; later ones as answers end
+        "evidence_by_turn": {
+            "first": _evidence([r for r in done if r.turn == 0]),
+            "later": _evidence([r for r in done if r.turn > 0]),
+        },
         "full_answer": latency_stats([r.total_s * 1000 for r in done if r.total_s is not None], 1),
         "p90_s": {
             "evidence": _p90([r.evidence_s for r in done if r.evidence_s is not None]),
@@ -238,6 +244,10 @@ def _watch_stderr(proc: subprocess.Popen) -> threading.Event:
 
     threading.Thread(target=read, name="serve-stderr", daemon=True).start()
     return ready
+
+
+def _evidence(records: list[Record]) -> dict[str, float | None]:
+    return latency_stats([r.evidence_s * 1000 for r in records if r.evidence_s is not None], 1)
 
 
 def _p90(values: list[float]) -> float | None:
@@ -286,7 +296,9 @@ def run(
         log(
             f"{engine} ({r['slots']} slot{'s' if r['slots'] != 1 else ''}): {r['answers']} answers, "
             f"{r['errors']} errors, {r['answers_per_minute']} answers/min; evidence p50 "
-            f"{_s(r['evidence']['median_ms'])} s p90 {r['p90_s']['evidence']} s; full answer p50 "
+            f"{_s(r['evidence']['median_ms'])} s p90 {r['p90_s']['evidence']} s (first question of a client "
+            f"{_s(r['evidence_by_turn']['first'].get('median_ms'))} s, later "
+            f"{_s(r['evidence_by_turn']['later'].get('median_ms'))} s); full answer p50 "
             f"{_s(r['full_answer']['median_ms'])} s p90 {r['p90_s']['full_answer']} s; "
             f"memory {r['rss_mb']['before']} -> {r['rss_mb']['after']} MB (peak {r['rss_mb']['peak']}); "
             f"CPU server {r['cpu_s']['server']} s, clients {r['cpu_s']['clients']} s"
