@@ -34,9 +34,8 @@ log = logging.getLogger(__name__)
 
 ANSWERS_FIRST_MAX_WAIT_S = 30.0  # an ingest in the serving process embeds at least a batch this often
 T = TypeVar("T")
-SENTENCES_KEPT_LOG = (
-    "passages' sentences kept ahead"  # `rag serve` says so on stderr when done (benchmarks wait for it)
-)
+# `rag serve` says so on stderr when the passages' sentence vectors are computed (benchmarks wait for it)
+SENTENCES_KEPT_LOG = "passages' sentences kept ahead"
 INGEST_NICENESS = 10  # added to an ingest thread's nice value in a serving process (Linux: per thread)
 KEEP_SENTENCES_MAX_CHUNKS = 5_000  # an index this small has its passages' sentence vectors computed ahead
 

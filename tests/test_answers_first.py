@@ -7,7 +7,9 @@ import ast
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from fakes import EchoChatModel
@@ -15,6 +17,7 @@ from test_ui import build_pipeline
 
 import rag.pipeline
 
+T = TypeVar("T")
 NEW_ARTICLE = " ".join(
     f"Kalimat nomor {i} tentang pelabuhan baru di Makassar yang dibangun tahun ini." for i in range(60)
 )
@@ -33,19 +36,27 @@ def _recording(pipeline) -> list[float]:
     return calls
 
 
+def _held_back_by_an_answer(pipeline, work: Callable[[], T], calls: list[float], wait_s: float) -> tuple[T, float]:
+    """``work()`` in a thread while an answer holds a generation slot for ``wait_s``: it must embed
+    nothing meanwhile and still be running. Returns its result and when the slot was given back."""
+    results: list[T] = []
+    with pipeline.generation_queue.slot("an answer being generated"):
+        worker = threading.Thread(target=lambda: results.append(work()))
+        worker.start()
+        time.sleep(wait_s)
+        assert calls == [] and worker.is_alive()  # waiting before its first batch
+        released = time.monotonic()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and len(results) == 1
+    return results[0], released
+
+
 def test_an_ingest_waits_while_an_answer_is_generated(tmp_path: Path):
     pipeline = build_pipeline(tmp_path, EchoChatModel())
     (tmp_path / "corpus" / "makassar.txt").write_text(NEW_ARTICLE, encoding="utf-8")
     calls = _recording(pipeline)
-    reports = []
-    with pipeline.generation_queue.slot("an answer being generated"):
-        worker = threading.Thread(target=lambda: reports.append(pipeline.ingest()))
-        worker.start()
-        time.sleep(1.5)
-        assert calls == [] and worker.is_alive()  # chunked, then waiting before its first batch
-        released = time.monotonic()
-    worker.join(timeout=30)
-    assert not worker.is_alive() and reports[0].written and reports[0].embedded_chunks > 0
+    report, released = _held_back_by_an_answer(pipeline, pipeline.ingest, calls, 1.5)  # chunked, then waiting
+    assert report.written and report.embedded_chunks > 0
     assert calls and calls[0] >= released
 
 
@@ -59,7 +70,6 @@ def test_an_ingest_still_moves_on_when_questions_never_stop(tmp_path: Path, monk
 
 
 def test_a_background_ingest_runs_at_a_lower_priority_and_leaves_its_caller_as_it_was():
-
     from rag.pipeline import run_niced
 
     def nice_here() -> int:
@@ -82,15 +92,9 @@ def test_passages_sentence_vectors_are_computed_ahead_answers_first(tmp_path: Pa
     while an answer is generated; a larger index is left to be computed as passages are shown."""
     pipeline = build_pipeline(tmp_path, EchoChatModel(), passage_tokens=8)
     calls = _recording(pipeline)
-    done = []
-    with pipeline.generation_queue.slot("an answer being generated"):
-        worker = threading.Thread(target=lambda: done.append(pipeline.keep_passage_sentences()))
-        worker.start()
-        time.sleep(1.0)
-        assert calls == [] and worker.is_alive()  # waiting for the answer
-    worker.join(timeout=30)
+    kept, _ = _held_back_by_an_answer(pipeline, pipeline.keep_passage_sentences, calls, 1.0)
     chunks = len(pipeline.index.chunks)
-    assert done == [chunks] and len(pipeline.sentence_vectors) == chunks and len(calls) == chunks  # a batch each
+    assert kept == chunks and len(pipeline.sentence_vectors) == chunks and len(calls) == chunks  # a batch each
     prepared = pipeline.answerer().prepare("Siapa yang bertemu di Paris?")
     whole = {c.text for c in pipeline.index.chunks}
     assert prepared.gate.passed and any(h.chunk.text not in whole for h in prepared.shown)  # cut to a window

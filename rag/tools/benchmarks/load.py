@@ -95,6 +95,12 @@ def tree_cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _client(url: str) -> Any:
+    from gradio_client import Client
+
+    return Client(url, verbose=False, ssl_verify=LOOPBACK_SSL_VERIFY)
+
+
 def ask_one(client: Any, question: str, record: Record) -> None:
     """One question through /chat; fills ``record`` (times, or the error)."""
     job = client.submit(question, [], api_name="/chat")
@@ -121,15 +127,13 @@ def _carries_evidence(outputs: list[Any]) -> bool:
 def drive(url: str, questions: list[str], clients: int, seconds: float) -> tuple[list[Record], float]:
     """``clients`` threads asking questions for ``seconds``; returns the records and the wall time
     (from the common start to the last answer)."""
-    from gradio_client import Client
-
     records: list[Record] = []
     lock = threading.Lock()
     ready = threading.Barrier(clients + 1)
     start: list[float] = []
 
     def client_loop(i: int) -> None:
-        client = Client(url, verbose=False, ssl_verify=LOOPBACK_SSL_VERIFY)
+        client = _client(url)
         ready.wait()
         turn = 0
         while time.perf_counter() - start[0] < seconds:
@@ -153,8 +157,6 @@ def drive(url: str, questions: list[str], clients: int, seconds: float) -> tuple
 def run_engine(
     settings: Settings, engine: str, questions: list[str], *, clients: int, seconds: float
 ) -> dict[str, Any]:
-    from gradio_client import Client
-
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **ENGINES[engine]}
     if engine == "managed":
@@ -179,7 +181,7 @@ def run_engine(
         ready = _watch_stderr(proc)
         url = f"http://127.0.0.1:{port}/"
         warm = Record(-1, COLD_QUESTION, time.perf_counter())
-        ask_one(Client(url, verbose=False, ssl_verify=LOOPBACK_SSL_VERIFY), COLD_QUESTION, warm)
+        ask_one(_client(url), COLD_QUESTION, warm)
         if warm.error:
             raise RuntimeError(f"the warm-up question failed on {engine}: {warm.error}")
         warm_s = time.perf_counter() - started
@@ -209,7 +211,7 @@ def run_engine(
         "error_examples": errors[:5],
         "wall_s": round(wall_s, 1),
         "answers_per_minute": round(60 * len(done) / wall_s, 1) if wall_s else 0.0,
-        "evidence": latency_stats([r.evidence_s * 1000 for r in done if r.evidence_s is not None], 1),
+        "evidence": _evidence(done),
         # the 20 first questions arrive together from sessions new to the server; later ones as answers end
         "evidence_by_turn": {
             "first": _evidence([r for r in done if r.turn == 0]),
