@@ -175,3 +175,52 @@ def test_benchmark_answers_ours_and_the_textbook_chain_on_one_split(pipeline: Pi
         assert summary["questions"] == 2 and summary["answerable"] == 1
         assert set(summary["by_class"]) == {"original", "lookalike:entity_swap"}
     assert "textbook LangChain chain" in paths["markdown"].read_text()
+
+
+def test_replay_checks_the_recorded_replies_again_without_the_model(pipeline: Pipeline, tmp_path: Path):
+    eval_set = write_set(tmp_path / "tiny.jsonl", QUESTIONS)
+    first, paths = evaluate(pipeline.settings, EvalRequest(eval_set, None, ("bm25",), True, tmp_path / "live"))
+    live = {r["qid"]: r for r in first["answers"]["rows"]}
+    assert live["u1"]["decline_reason"].startswith("evidence")  # the gate declines it: no reply recorded
+    recorded = json.loads(paths["json"].read_text())
+    for row in recorded["answers"]["rows"]:
+        if row["qid"] == "a1":  # as if the model had invented a number this time
+            row["raw"], row["decline_reason"] = "Rusia mengirim 9999 diplomat ke NATO [1].", ""
+        if row["qid"] == "a2":  # as if the recorded run had declined it before calling the model
+            row["raw"], row["decline_reason"] = "", "evidence: closest passage too far"
+    report = tmp_path / "recorded.json"
+    report.write_text(json.dumps(recorded), encoding="utf-8")
+    chat = pipeline.chat_model().chat
+    calls = len(chat.prompts)
+
+    request = EvalRequest(eval_set, None, ("bm25",), True, tmp_path / "replay", replay=report)
+    run, paths = evaluate(pipeline.settings, request)
+
+    rows = {r["qid"]: r for r in run["answers"]["rows"]}
+    assert rows["a1"]["raw"].startswith("Rusia mengirim 9999")  # checked again, not regenerated
+    assert rows["a1"]["declined"] and rows["a1"]["decline_reason"] == "grounding"  # 9999 is in no passage
+    assert rows["a2"]["raw"] == live["a2"]["raw"]  # no reply recorded and today's gate passes: the model answered
+    assert len(chat.prompts) == calls + 1
+    assert {k: run["replay"][k] for k in ("replayed", "generated", "gated")} == {
+        "replayed": 1,
+        "generated": 1,
+        "gated": 1,
+    }
+    assert "Replayed:" in paths["markdown"].read_text()
+
+
+def test_replay_refuses_replies_written_for_other_prompts(pipeline: Pipeline, tmp_path: Path):
+    eval_set = write_set(tmp_path / "tiny.jsonl", QUESTIONS[:1])
+    _, paths = evaluate(pipeline.settings, EvalRequest(eval_set, None, ("bm25",), True, tmp_path / "live"))
+    recorded = json.loads(paths["json"].read_text())
+    recorded["prompt_version"] = "0123456789ab"
+    report = tmp_path / "recorded.json"
+    report.write_text(json.dumps(recorded), encoding="utf-8")
+    with pytest.raises(InputError, match="prompt version 0123456789ab"):
+        evaluate(pipeline.settings, EvalRequest(eval_set, None, ("bm25",), True, tmp_path / "r", replay=report))
+    (tmp_path / "not-a-run.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="not a report of an answer run"):
+        bad = EvalRequest(eval_set, None, ("bm25",), True, tmp_path / "r", replay=tmp_path / "not-a-run.json")
+        evaluate(pipeline.settings, bad)
+    with pytest.raises(InputError, match="goes with --answers"):
+        evaluate(pipeline.settings, EvalRequest(eval_set, None, ("bm25",), False, tmp_path / "r", replay=report))

@@ -220,10 +220,13 @@ def cmd_eval(args, settings) -> int:
         answers=args.answers,
         out_dir=args.out or REPO_ROOT / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
         split=args.split,
-        chains=_names(args.chains or ("ours,langchain" if args.bench else "ours")),
+        chains=_names(args.chains or ("ours,langchain" if args.bench and not args.replay else "ours")),
         sample=args.sample,
         lookalikes=args.lookalikes,
+        replay=args.replay,
     )
+    if args.replay and not args.answers:
+        raise UsageError("--replay goes with --answers: it re-checks a run's recorded replies")
     run, paths = evaluate(settings, request, progress=_progress_bar)
     print(render_markdown(run))
     print(f"report: {paths['markdown']}", file=sys.stderr)

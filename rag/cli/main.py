@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="--bench --answers: unanswerable look-alikes (default eval/<bench>_lookalikes.jsonl)",
     )
     p.add_argument(
+        "--replay",
+        type=Path,
+        metavar="REPORT",
+        help="with --answers: check the replies recorded in REPORT (a report.json of an answer run) with "
+        "today's checks instead of asking the model; questions it has no reply for are answered",
+    )
+    p.add_argument(
         "--out", type=Path, help="output folder (default: runs/<name>-<time>); with --generate: the set's JSONL file"
     )
     p.add_argument(

@@ -173,6 +173,10 @@ class Answerer:
     def answer(self, question: str, history: HistoryTurns = ()) -> Answer:
         return _final(self.stream(question, history))
 
+    def answer_prepared(self, prepared: Prepared) -> Answer:
+        """The checked Answer to a prepared question (the model is called when the gate passes)."""
+        return _final(self._respond(prepared))
+
     def as_runnable(self) -> Runnable:
         """The same chain as LangChain runnables: {"question", "history"?} -> Answer."""
         prepare: Runnable[dict, Prepared] = RunnableLambda(

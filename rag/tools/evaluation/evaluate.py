@@ -33,6 +33,7 @@ class EvalRequest:
     chains: tuple[str, ...] = ("ours",)  # answer chains
     sample: Path | None = None  # benchmarks: which questions to answer (default eval/<name>_answers.json)
     lookalikes: Path | None = None  # benchmarks: unanswerable look-alikes (default eval/<name>_lookalikes.jsonl)
+    replay: Path | None = None  # a report.json whose recorded replies are checked again instead of asking the model
 
 
 def evaluate(
@@ -48,6 +49,8 @@ def evaluate(
         unknown = [c for c in chosen if c not in valid]
         if unknown:
             raise InputError(f"unknown {kind} {unknown}; choose from {', '.join(valid)}")
+    if request.replay is not None and (not request.answers or request.chains != ("ours",)):
+        raise InputError("--replay re-checks our chain's recorded replies: it goes with --answers and --chains ours")
     if request.bench is not None and pipeline is not None:
         raise InputError("a benchmark is evaluated on its own index, not on a given pipeline's")
     if request.bench is not None:
@@ -96,7 +99,7 @@ def evaluate(
         run["misses"] = [q for q in hybrid.per_question if not q["first_relevant_rank"] or q["first_relevant_rank"] > 3]
     if request.answers:
         asked = _answer_set(request, questions, name) if benchmark_queries else in_split
-        run.update(_answers(pipeline, asked, request.chains, progress))
+        run.update(_answers(pipeline, asked, request.chains, progress, request.replay))
     from rag.tools.evaluation.report import write_report
 
     paths = write_report(request.out_dir, run)
@@ -147,12 +150,22 @@ def _answer_set(request: EvalRequest, queries: list[EvalQuestion], name: str) ->
     return answer_benchmark(queries, sample, lookalikes if lookalikes.is_file() else None, request.split)
 
 
-def _answers(pipeline: Pipeline, questions: list[EvalQuestion], chains: tuple[str, ...], progress) -> dict[str, Any]:
+def _answers(
+    pipeline: Pipeline, questions: list[EvalQuestion], chains: tuple[str, ...], progress, replay: Path | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     answerer = pipeline.answerer()
     if "ours" in chains:
         out["prompt_version"] = answerer.prompts.version
-        out["answers"] = run_answers(answerer.answer, questions, progress=progress("answers") if progress else None)
+        answer_fn = answerer.answer
+        if replay is not None:
+            from rag.tools.evaluation.replay import ReplayCounts, read_recorded, replaying
+
+            counts = ReplayCounts()
+            answer_fn = replaying(answerer, read_recorded(replay), counts)
+        out["answers"] = run_answers(answer_fn, questions, progress=progress("answers") if progress else None)
+        if replay is not None:
+            out["replay"] = {"report": str(replay), **counts.to_json()}
     if "langchain" in chains:
         from rag.tools.evaluation.baseline import TextbookChain
 

@@ -56,6 +56,14 @@ def render_markdown(run: dict[str, Any], plots: dict[str, Path] | None = None) -
     for key, title in (("answers", "Answers"), ("answers_langchain", "Answers: the textbook LangChain chain")):
         if run.get(key):
             lines += _answers_markdown(title, run[key])
+            if key == "answers" and run.get("replay"):
+                r = run["replay"]
+                lines += [
+                    "",
+                    f"Replayed: the replies recorded in `{r['report']}` checked again ({r['replayed']} replayed, "
+                    f"{r['generated']} answered by the model for want of a recorded reply, {r['gated']} declined "
+                    "by the gate); answer times are not measured in a replay.",
+                ]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"
