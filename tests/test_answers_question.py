@@ -88,8 +88,36 @@ def test_article_metadata_are_exact_spans():
     assert extract_metadata(note)[Field.AUTHOR].value == "Dewi Lestari"
 
 
+@pytest.mark.parametrize(
+    ("text", "value", "line"),
+    [
+        ("MOSKOW, 12/5 - Presiden Rusia berbicara.\nIsi.", "12/5", "MOSKOW, 12/5 - Presiden Rusia berbicara."),
+        ("Judul\nDiterbitkan: Senin, 14 Oktober 2014 10:00 WIB\nIsi.", "Senin, 14 Oktober 2014", None),
+        ("Headline\nPublished on May 23, 2017\nBody.", "May 23, 2017", "Published on May 23, 2017"),
+        ("Isi berita.\nKamis, 3 Maret 2022 | 08.15 WIB", "Kamis, 3 Maret 2022", None),
+        ("Isi berita.\n2021-07-09", "2021-07-09", "2021-07-09"),
+    ],
+)
+def test_the_publication_date_is_read_from_date_lines_and_datelines(text, value, line):
+    span = extract_metadata(text)[Field.DATE]
+    assert span.value == value and text[span.start : span.end] == span.text
+    assert line is None or span.text == line
+
+
+def test_dates_of_events_in_the_text_are_no_publication_date():
+    text = "PARIS – Kerry dan Lavrov bertemu pada 14 Oktober 2014.\nPertemuan berlangsung tiga jam."
+    assert Field.DATE not in extract_metadata(text)
+    assert Field.DATE not in extract_metadata("Isi.\nRapat digelar pada 14 Oktober 2014 di Jakarta.")
+
+
 def test_questions_about_the_article_itself():
     assert asked_fields("Siapa penulis artikel tentang jembatan Surabaya?") == (Field.AUTHOR,)
     assert asked_fields("Who wrote the piece on the Surabaya bridge?") == (Field.AUTHOR,)
     assert asked_fields("Dari kota mana berita jembatan itu dilaporkan?") == (Field.DATELINE,)
     assert asked_fields("Siapa yang membuka jembatan itu?") == ()
+    assert asked_fields("Kapan artikel tentang jembatan Surabaya diterbitkan?") == (Field.DATE,)
+    assert asked_fields("On what date was the story on the Surabaya bridge published?") == (Field.DATE,)
+    assert asked_fields("What is the publication date of the opinion piece on floods?") == (Field.DATE,)
+    # the date of an event, or of a report the article mentions, is not the article's own
+    assert asked_fields("Kapan jembatan itu dibuka?") == ()
+    assert asked_fields("Kapan laporan Bank Dunia itu diterbitkan?") == ()

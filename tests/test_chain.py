@@ -263,3 +263,40 @@ def test_who_wrote_it_is_answered_from_the_byline_or_declined(tmp_path: Path):
     none = answerer()  # no reply scripted: the model must not be called
     answer = none.answer("Siapa penulis berita gempa Cianjur?")
     assert answer.declined and "do not say who wrote" in answer.decline_reason
+
+
+def test_when_it_was_published_is_answered_from_its_date_line_or_declined(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "banjir.txt").write_text(
+        "Banjir Jakarta\nDiterbitkan: Senin, 6 Januari 2020 09:30 WIB\n\n"
+        "Banjir merendam Jakarta pada 1 Januari 2020 setelah hujan deras.",
+        encoding="utf-8",
+    )
+    (corpus / "gempa.txt").write_text(
+        "Gempa di Cianjur\n\nGempa mengguncang Cianjur pada Senin, 21 November 2022.", encoding="utf-8"
+    )
+    retriever = fake_retriever(corpus, tmp_path / "index")
+    settings = Settings(index_dir=tmp_path / "index", k=3, min_evidence=0.05)
+
+    def answerer(*replies: str) -> Answerer:
+        chat = ScriptedChatModel(replies=list(replies))
+        articles = Articles(retriever.index.documents)
+        count = lambda t: len(t.split())  # noqa: E731
+        return Answerer(
+            retriever,
+            retriever.embedder,
+            chat,
+            load_prompts(settings.prompts_dir),
+            count,
+            answer_params(settings),
+            articles,
+        )
+
+    dated = answerer("Berita itu diterbitkan pada 6 Januari 2020 [1].")
+    answer = dated.answer("Kapan berita banjir Jakarta diterbitkan?")
+    assert not answer.declined and answer.citations[0].chunk.chunk_id == "banjir.txt#date"
+    assert answer.citations[0].chunk.text == "Diterbitkan: Senin, 6 Januari 2020 09:30 WIB"
+    # no date line: the date of the earthquake it reports is no answer, and the model is not asked
+    answer = answerer().answer("Kapan berita gempa Cianjur diterbitkan?")
+    assert answer.declined and "do not say when they were published" in answer.decline_reason

@@ -26,6 +26,7 @@ class Field(StrEnum):
     DATELINE = "dateline"  # the place (and date) the article was filed from
     PUBLISHER = "publisher"  # the outlet or copyright holder
     PHOTO = "photo"  # the photo credit
+    DATE = "date"  # when the article was published (a date line, or the date in its dateline)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,24 @@ _PUBLISHER = re.compile(
 )
 _PHOTO = re.compile(rf"(?:Foto|Photo|Photograph)\s*:\s*({_NAME}(?:/[\w .\-]+)?)")
 _TAIL_LINES = 6  # author notes and copyright lines sit at the end of an article
+_MONTH = (
+    r"(?:Januari|Februari|Maret|April|Mei|Juni|Juli|Agustus|September|Oktober|November|Desember|January|February|"
+    r"March|May|June|July|August|October|December|Jan|Feb|Mar|Apr|Jun|Jul|Agu|Aug|Sep|Okt|Oct|Nov|Des|Dec)\.?"
+)
+_WEEKDAY = r"(?:Senin|Selasa|Rabu|Kamis|Jumat|Jum'at|Sabtu|Minggu|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_DATE = (
+    rf"(?:\d{{1,2}}\s+{_MONTH}\s+\d{{4}}|{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|"
+    r"\d{4}-\d{2}-\d{2})"
+)
+_CLOCK = r"(?:\s*[,|]?\s*(?:pukul\s+)?\d{1,2}[:.]\d{2}(?:\s*(?:WIB|WITA|WIT|GMT|UTC))?)?"
+# "Diterbitkan: Senin, 14 Oktober 2014 10:00 WIB", "Published on May 23, 2017", or a line that is a date alone
+_DATE_LINE = re.compile(
+    r"^\s*(?:(?:Diterbitkan|Dipublikasikan|Dimuat|Terbit|Tayang|Published|Posted|First published)"
+    r"(?:\s+(?:on|pada))?\s*:?\s*)?"
+    rf"((?:{_WEEKDAY},?\s+)?{_DATE}){_CLOCK}\s*$"
+)
+# the date part of a dateline ("MOSKOW, 12/5 -"): day/month, with or without the year
+_DATELINE_DATE = re.compile(rf"^(?:\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|{_DATE})$")
 
 
 def extract_metadata(text: str) -> dict[Field, Span]:
@@ -68,6 +87,9 @@ def extract_metadata(text: str) -> dict[Field, Span]:
         match = _DATELINE.match(text[start:end])
         if match and _looks_like_place(match.group(1)):
             found[Field.DATELINE] = _span(Field.DATELINE, match.group(1).strip().title(), text, start, end)
+            date = (match.group(2) or "").strip()
+            if _DATELINE_DATE.match(date):
+                found[Field.DATE] = _span(Field.DATE, date, text, start, end)
     for start, end in lines[:3] + lines[-_TAIL_LINES:]:
         line = text[start:end]
         for kind, pattern in ((Field.AUTHOR, _BYLINE), (Field.AUTHOR, _AUTHOR_NOTE)):
@@ -76,6 +98,9 @@ def extract_metadata(text: str) -> dict[Field, Span]:
                 found[kind] = _span(kind, match.group(1).strip(), text, start, end)
         if Field.AUTHOR not in found and _CONTACT.match(line):
             found[Field.AUTHOR] = _span(Field.AUTHOR, "", text, start, end)
+        match = _DATE_LINE.match(line)
+        if match and Field.DATE not in found:
+            found[Field.DATE] = _span(Field.DATE, match.group(1).strip(), text, start, end)
         match = _PUBLISHER.search(line)
         if match and Field.PUBLISHER not in found:
             value = (match.group(1) or match.group(2) or "").strip()
@@ -123,6 +148,13 @@ _ASKS = {
         re.I,
     ),
     Field.PHOTO: re.compile(r"\b(?:foto|photo|photograph|fotografer|photographer)\b", re.I),
+    Field.DATE: re.compile(  # about the article itself, not a report or a treaty it mentions
+        r"(?=.*\b(?:artikel|berita|opini|tulisan|kolom|esai|article|piece|story|op-ed|opinion|column|essay)\b)"
+        r"(?:\b(?:kapan|tanggal berapa|pada tanggal|when|what date|on what day|which day)\b[^?]*"
+        r"\b(?:diterbitkan|dimuat|terbit|dipublikasikan|diunggah|ditayangkan|published|posted)\b"
+        r"|\b(?:tanggal (?:terbit|publikasi|penerbitan|pemuatan)|publication date|date of publication)\b)",
+        re.I,
+    ),
 }
 
 

@@ -1,8 +1,10 @@
 """Questions about an article itself ("Who wrote ...?", "Dari kota mana ... dilaporkan?") are answered
 from the article's own metadata line: the line that states it is shown to the model first, as a passage
 it can cite. An authorship question about an article that names no author declines instead of letting
-the model name someone quoted in it; a reply to one that names someone other than the stated author
-is replaced by the stated author, cited to the line that states it (metadata_answer)."""
+the model name someone quoted in it, and so does a question about when an article was published when
+it states no date (the model would give the date of an event it reports); a reply to an authorship
+question that names someone other than the stated author is replaced by the stated author, cited to
+the line that states it (metadata_answer)."""
 
 from __future__ import annotations
 
@@ -41,6 +43,9 @@ def metadata_passages(question: str, hits: Sequence[Hit], articles: Articles) ->
             break  # the best-ranked article that states it
     if not found and Field.AUTHOR in fields and asked_kind(question) == Asked.WHO:
         return MetadataPassages((), "the retrieved articles do not say who wrote them")
+    if Field.DATE in fields and not any(h.chunk.chunk_id.endswith(f"#{Field.DATE.value}") for h in found):
+        # the model would answer with the date of an event in the text
+        return MetadataPassages((), "the retrieved articles do not say when they were published")
     return MetadataPassages(tuple(found))
 
 
