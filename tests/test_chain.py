@@ -225,31 +225,34 @@ def test_a_flipped_negation_is_not_an_answer(make_answerer):
     assert answer.declined and answer.dropped_sentences
 
 
-def test_who_wrote_it_is_answered_from_the_byline_or_declined(tmp_path: Path):
+def articles_answerer(tmp_path: Path, articles: dict[str, str]):
+    """Answerers over a corpus of ``articles`` (file name -> text), each with its scripted replies."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "opini.txt").write_text(
-        "Banjir Jakarta dan tata kota\n\nBanjir kembali merendam Jakarta pada Senin.\n\n"
-        "Dewi Lestari adalah peneliti senior di Pusat Kajian Kota.",
-        encoding="utf-8",
-    )
-    (corpus / "berita.txt").write_text("Gempa di Cianjur\n\nGempa mengguncang Cianjur pada Selasa.", encoding="utf-8")
+    for name, text in articles.items():
+        (corpus / name).write_text(text, encoding="utf-8")
     retriever = fake_retriever(corpus, tmp_path / "index")
     settings = Settings(index_dir=tmp_path / "index", k=3, min_evidence=0.05)
     prompts = load_prompts(settings.prompts_dir)
 
     def answerer(*replies: str) -> Answerer:
         chat = ScriptedChatModel(replies=list(replies))
-        return Answerer(
-            retriever,
-            retriever.embedder,
-            chat,
-            prompts,
-            lambda t: len(t.split()),
-            answer_params(settings),
-            Articles(retriever.index.documents),
-        )
+        count = lambda t: len(t.split())  # noqa: E731
+        known = Articles(retriever.index.documents)
+        return Answerer(retriever, retriever.embedder, chat, prompts, count, answer_params(settings), known)
 
+    return answerer
+
+
+def test_who_wrote_it_is_answered_from_the_byline_or_declined(tmp_path: Path):
+    answerer = articles_answerer(
+        tmp_path,
+        {
+            "opini.txt": "Banjir Jakarta dan tata kota\n\nBanjir kembali merendam Jakarta pada Senin.\n\n"
+            "Dewi Lestari adalah peneliti senior di Pusat Kajian Kota.",
+            "berita.txt": "Gempa di Cianjur\n\nGempa mengguncang Cianjur pada Selasa.",
+        },
+    )
     byline = answerer("Penulisnya adalah Dewi Lestari [1].")
     answer = byline.answer("Siapa penulis opini tentang banjir Jakarta dan tata kota?")
     assert not answer.declined and answer.citations[0].chunk.chunk_id == "opini.txt#author"
@@ -266,33 +269,14 @@ def test_who_wrote_it_is_answered_from_the_byline_or_declined(tmp_path: Path):
 
 
 def test_when_it_was_published_is_answered_from_its_date_line_or_declined(tmp_path: Path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "banjir.txt").write_text(
-        "Banjir Jakarta\nDiterbitkan: Senin, 6 Januari 2020 09:30 WIB\n\n"
-        "Banjir merendam Jakarta pada 1 Januari 2020 setelah hujan deras.",
-        encoding="utf-8",
+    answerer = articles_answerer(
+        tmp_path,
+        {
+            "banjir.txt": "Banjir Jakarta\nDiterbitkan: Senin, 6 Januari 2020 09:30 WIB\n\n"
+            "Banjir merendam Jakarta pada 1 Januari 2020 setelah hujan deras.",
+            "gempa.txt": "Gempa di Cianjur\n\nGempa mengguncang Cianjur pada Senin, 21 November 2022.",
+        },
     )
-    (corpus / "gempa.txt").write_text(
-        "Gempa di Cianjur\n\nGempa mengguncang Cianjur pada Senin, 21 November 2022.", encoding="utf-8"
-    )
-    retriever = fake_retriever(corpus, tmp_path / "index")
-    settings = Settings(index_dir=tmp_path / "index", k=3, min_evidence=0.05)
-
-    def answerer(*replies: str) -> Answerer:
-        chat = ScriptedChatModel(replies=list(replies))
-        articles = Articles(retriever.index.documents)
-        count = lambda t: len(t.split())  # noqa: E731
-        return Answerer(
-            retriever,
-            retriever.embedder,
-            chat,
-            load_prompts(settings.prompts_dir),
-            count,
-            answer_params(settings),
-            articles,
-        )
-
     dated = answerer("Berita itu diterbitkan pada 6 Januari 2020 [1].")
     answer = dated.answer("Kapan berita banjir Jakarta diterbitkan?")
     assert not answer.declined and answer.citations[0].chunk.chunk_id == "banjir.txt#date"
