@@ -225,8 +225,6 @@ def cmd_eval(args, settings) -> int:
         lookalikes=args.lookalikes,
         replay=args.replay,
     )
-    if args.replay and not args.answers:
-        raise UsageError("--replay goes with --answers: it re-checks a run's recorded replies")
     run, paths = evaluate(settings, request, progress=_progress_bar)
     print(render_markdown(run))
     print(f"report: {paths['markdown']}", file=sys.stderr)

@@ -76,8 +76,8 @@ _DATE_LINE = re.compile(
     r"(?:\s+(?:on|pada))?\s*:?\s*)?"
     rf"((?:{_WEEKDAY},?\s+)?{_DATE}){_CLOCK}\s*$"
 )
-# the date part of a dateline ("MOSKOW, 12/5 -"): day/month, with or without the year
-_DATELINE_DATE = re.compile(rf"^(?:\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|{_DATE})$")
+# the date part of a dateline ("MOSKOW, 12/5 -"): day/month, or a whole date
+_DATELINE_DATE = re.compile(rf"^(?:\d{{1,2}}/\d{{1,2}}|{_DATE})$")
 
 
 def extract_metadata(text: str) -> dict[Field, Span]:

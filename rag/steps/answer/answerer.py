@@ -37,6 +37,8 @@ from rag.steps.retrieve import Retrieval, Retriever
 
 log = logging.getLogger(__name__)
 
+GATE_DECLINE = "evidence"  # decline_reason prefix of an answer declined by the gate, before the model
+
 
 @dataclass(frozen=True)
 class AnswerParams:
@@ -186,7 +188,7 @@ class Answerer:
 
     def _respond(self, prepared: Prepared) -> Iterator[Event]:
         if not prepared.gate.passed:
-            reason = f"evidence: {prepared.gate.reason}"
+            reason = f"{GATE_DECLINE}: {prepared.gate.reason}"
             yield Event(EventKind.ANSWER, answer=self._answer(prepared, None, "", None, reason))
             return
         parts: list[str] = []

@@ -43,7 +43,7 @@ def metadata_passages(question: str, hits: Sequence[Hit], articles: Articles) ->
             break  # the best-ranked article that states it
     if not found and Field.AUTHOR in fields and asked_kind(question) == Asked.WHO:
         return MetadataPassages((), "the retrieved articles do not say who wrote them")
-    if Field.DATE in fields and not any(h.chunk.chunk_id.endswith(f"#{Field.DATE.value}") for h in found):
+    if Field.DATE in fields and not any(_states(h, Field.DATE) for h in found):
         # the model would answer with the date of an event in the text
         return MetadataPassages((), "the retrieved articles do not say when they were published")
     return MetadataPassages(tuple(found))
@@ -55,7 +55,7 @@ def metadata_answer(question: str, shown: Sequence[Hit], reply: str, articles: A
     if Field.AUTHOR not in asked_fields(question) or asked_kind(question) != Asked.WHO:
         return None
     for n, hit in enumerate(shown, start=1):
-        if hit.method != "metadata" or not hit.chunk.chunk_id.endswith(f"#{Field.AUTHOR.value}"):
+        if not _states(hit, Field.AUTHOR):
             continue
         span = articles.metadata(hit.chunk.doc_id).get(Field.AUTHOR)
         author = span.value if span else ""
@@ -67,3 +67,8 @@ def metadata_answer(question: str, shown: Sequence[Hit], reply: str, articles: A
             return None
         return author, n
     return None
+
+
+def _states(hit: Hit, field: Field) -> bool:
+    """``hit`` is the metadata line (made by metadata_passages) that states ``field``."""
+    return hit.method == "metadata" and hit.chunk.chunk_id.endswith(f"#{field.value}")

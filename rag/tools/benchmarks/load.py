@@ -237,10 +237,12 @@ def _watch_stderr(proc: subprocess.Popen) -> threading.Event:
     """Reads the server's stderr to the end (a full pipe would block it); the event is set when the
     server says its passages' sentences are kept."""
     ready = threading.Event()
+    stream = proc.stderr
+    if stream is None:
+        raise RuntimeError("rag serve was started without a pipe for its stderr")
 
     def read() -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
+        for raw in stream:
             if raw.decode(errors="replace").startswith(SENTENCES_KEPT_LOG):
                 ready.set()
 

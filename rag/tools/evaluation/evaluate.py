@@ -165,7 +165,7 @@ def _answers(
             answer_fn = replaying(answerer, read_recorded(replay), counts)
         out["answers"] = run_answers(answer_fn, questions, progress=progress("answers") if progress else None)
         if replay is not None:
-            out["replay"] = {"report": str(replay), **counts.to_json()}
+            out["replay"] = {"report": str(replay), **dataclasses.asdict(counts)}
     if "langchain" in chains:
         from rag.tools.evaluation.baseline import TextbookChain
 

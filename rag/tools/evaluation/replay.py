@@ -18,9 +18,7 @@ from pathlib import Path
 
 from rag.core.errors import InputError
 from rag.core.types import Answer
-from rag.steps.answer.answerer import Answerer
-
-GATE_PREFIX = "evidence"  # decline_reason of an answer declined before the model was called
+from rag.steps.answer.answerer import GATE_DECLINE, Answerer
 
 
 @dataclass(frozen=True)
@@ -35,15 +33,7 @@ class ReplayCounts:
     replayed: int = 0  # recorded reply checked again
     generated: int = 0  # no recorded reply and today's gate passes: the model answered
     gated: int = 0  # declined by today's gate, no reply needed
-    questions: list[str] = field(default_factory=list)  # the generated ones
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "replayed": self.replayed,
-            "generated": self.generated,
-            "gated": self.gated,
-            "generated_questions": self.questions,
-        }
+    generated_questions: list[str] = field(default_factory=list)
 
 
 def read_recorded(path: Path) -> Recorded:
@@ -53,7 +43,7 @@ def read_recorded(path: Path) -> Recorded:
         rows = report["answers"]["rows"]
         version = str(report["prompt_version"])
         replies = {
-            str(r["question"]): str(r["raw"]) for r in rows if not str(r["decline_reason"]).startswith(GATE_PREFIX)
+            str(r["question"]): str(r["raw"]) for r in rows if not str(r["decline_reason"]).startswith(GATE_DECLINE)
         }
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(
@@ -77,7 +67,7 @@ def replaying(answerer: Answerer, recorded: Recorded, counts: ReplayCounts) -> C
             counts.gated += 1
         elif reply is None:
             counts.generated += 1
-            counts.questions.append(question)
+            counts.generated_questions.append(question)
         else:
             counts.replayed += 1
             return answerer.finalize(prepared, reply)
