@@ -66,3 +66,18 @@ def test_a_bare_yes_is_an_answer_only_where_the_passage_can_be_read_for_it():
     assert not check_support(answer, indonesian, close, [1], question=question).supported
     refused = ["Russia and the US never agreed to share intelligence on ISIS militants, Kerry said."]
     assert not check_support(answer, refused, close, [1], question=question).supported
+
+
+def test_in_the_passages_own_language_closeness_alone_supports_nothing():
+    # the model invents a reaction in the passage's language: close in the embedder's space (same
+    # topic, same people), but none of what it adds is written there
+    question = "Bagaimana tanggapan Theresa May terhadap pesan Putin tentang kerja sama melawan teroris?"
+    passage = ["Putin mengatakan Rusia siap bekerja sama melawan teroris dengan mitra Inggris, kata Kremlin."]
+    invented = "Theresa May menggambarkan pesan Putin itu sebagai langkah yang tidak tepat."
+    kept = check_support(invented, passage, close, [1], question=question, same_language=True)
+    assert not kept.supported and kept.reason == "the passage does not say this"
+    # across languages its words cannot be looked up, so closeness still decides
+    assert check_support(invented, passage, close, [1], question=question, same_language=False).supported
+    # and a same-language sentence whose words are there is supported as before
+    stated = "Putin mengatakan Rusia siap bekerja sama dengan mitra Inggris."
+    assert check_support(stated, passage, close, [1], question=question, same_language=True).supported

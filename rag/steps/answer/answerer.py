@@ -149,7 +149,8 @@ class Answerer:
         if stated is not None:  # an authorship question: the article's own byline answers it
             author, n = stated
             return self._answer(prepared, Grounded(((author + ".", (n,)),), (), (raw,)), raw, first_token_ms)
-        grounded = ground(raw, passages, similarity, prepared.standalone, self.params.grounding)
+        same_language = [detect_language(p, fallback="") == prepared.language for p in passages]
+        grounded = ground(raw, passages, similarity, prepared.standalone, self.params.grounding, same_language)
         if grounded.kept:
             unanswered = self._unanswered(prepared, grounded)
             if unanswered:

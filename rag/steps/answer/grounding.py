@@ -6,7 +6,9 @@ over Indonesian passages adds nothing to check; whether the cited articles know 
 at all is answers_question.foreign_names' job). A sentence is supported by a passage when every new
 number appears in the passage, most of its new names appear there (fuzzy, so "Russia" finds
 "Rusia"), and either enough of its new key words appear or the two are close in the embedder's
-(cross-lingual) space. A sentence that adds nothing to the question (no new word, name or number) is
+(cross-lingual) space; closeness counts only across languages: a sentence in its passage's own
+language that shares too few of its new words is a paraphrase the embedder cannot tell from an
+invention (measured: every such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question (no new word, name or number) is
 not supported: it restates the question, it does not answer it.
 
 A sentence citing the wrong passage is re-pointed to the shown passage that supports it; an
@@ -42,6 +44,7 @@ class GroundingThresholds:
     min_name_overlap: float = 0.6
     fuzzy_name_ratio: float = 0.75
     min_salvaged_words: int = 3  # an opening cut from an unsupported sentence keeps this many key words
+    similarity_across_languages_only: bool = True  # a same-language sentence needs its words in the passage
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,15 @@ class Grounded:
 
 
 def ground(
-    raw: str, passages: Sequence[str], similarity: Similarity, question: str, t: GroundingThresholds
+    raw: str,
+    passages: Sequence[str],
+    similarity: Similarity,
+    question: str,
+    t: GroundingThresholds,
+    same_language: Sequence[bool] = (),
 ) -> Grounded:
-    """Check every sentence of ``raw`` against the shown ``passages`` (numbered from 1)."""
+    """Check every sentence of ``raw`` against the shown ``passages`` (numbered from 1);
+    ``same_language[n - 1]``: passage n is written in the reply's language (unknown: not)."""
     kept: list[tuple[str, tuple[int, ...]]] = []
     dropped_markers: list[str] = []
     dropped_sentences: list[str] = []
@@ -78,7 +87,7 @@ def ground(
             continue
 
         def supporting(candidate: str, markers: tuple[int, ...] = valid) -> tuple[int, ...]:
-            return supporting_markers(candidate, markers, passages, similarity, question, t)
+            return supporting_markers(candidate, markers, passages, similarity, question, t, same_language)
 
         text, cited, dropped = supported_part(text, supporting, t.min_salvaged_words)
         if cited and any(polarity_flipped(text, passages[n - 1]) for n in cited):
@@ -97,12 +106,24 @@ def supporting_markers(
     similarity: Similarity,
     question: str,
     t: GroundingThresholds,
+    same_language: Sequence[bool] = (),
 ) -> tuple[int, ...]:
     """The markers to keep for a sentence: its own when they support it, else the one shown
     passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
+
+    def in_language(ids: Sequence[int]) -> bool:
+        return bool(same_language) and all(same_language[n - 1] for n in ids)
+
     if markers:
         support = check_support(
-            text, [passages[n - 1] for n in markers], similarity, list(markers), t, question, passages
+            text,
+            [passages[n - 1] for n in markers],
+            similarity,
+            list(markers),
+            t,
+            question,
+            passages,
+            same_language=in_language(markers),
         )
         if support.supported:
             return markers
@@ -110,7 +131,9 @@ def supporting_markers(
     for n in range(1, len(passages) + 1):
         if n in markers:
             continue
-        support = check_support(text, [passages[n - 1]], similarity, [n], t, question, passages)
+        support = check_support(
+            text, [passages[n - 1]], similarity, [n], t, question, passages, same_language=in_language([n])
+        )
         if support.supported and (best is None or support.similarity > best[0]):
             best = (support.similarity, n)
     return (best[1],) if best else ()
@@ -144,10 +167,13 @@ def check_support(
     thresholds: GroundingThresholds | None = None,
     question: str = "",
     context: Sequence[str] = (),
+    *,
+    same_language: bool = False,
 ) -> Support:
     """Does the union of ``passages`` support ``sentence``, written to answer ``question``?
     ``similarity(sentence, i)`` is the embedder cosine between the sentence and passage
-    ``passage_ids[i]``; ``context``: every passage shown with them."""
+    ``passage_ids[i]``; ``context``: every passage shown with them; ``same_language``: the passages
+    are written in the sentence's language."""
     thresholds = thresholds or GroundingThresholds()
     joined = " ".join(passages)
     passage_numbers = set(_numbers(joined))
@@ -184,11 +210,10 @@ def check_support(
         return Support(False, True, name_overlap, word_overlap, sim, "the name it answers with is not in the passage")
     # anchored: the passage itself holds a number or a name of the sentence
     anchored = bool(numbers) or any(in_passage.values())
-    if (
-        word_overlap >= thresholds.min_word_overlap
-        or sim >= thresholds.min_similarity
-        or (anchored and sim >= thresholds.min_anchored_similarity)
-    ):
+    close = sim >= thresholds.min_similarity or (anchored and sim >= thresholds.min_anchored_similarity)
+    if same_language and thresholds.similarity_across_languages_only:
+        close = False  # its words could have been found; closeness would pass a paraphrase of an invention
+    if word_overlap >= thresholds.min_word_overlap or close:
         return Support(True, True, name_overlap, word_overlap, sim, "")
     return Support(False, True, name_overlap, word_overlap, sim, "the passage does not say this")
 
