@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.steps.answer.answers_question import Asked, asked_kind, missing_kind, polarity_flipped
+from rag.steps.answer.answers_question import Asked, asked_kind, foreign_numbers, missing_kind, polarity_flipped
 from rag.steps.metadata import Field, asked_fields, extract_metadata
 
 
@@ -74,6 +74,20 @@ ARTICLE = (
     "Oleh Rina Wulandari\n"
     "Hak cipta milik Harian Kota."
 )
+
+
+def test_a_question_about_a_number_the_articles_never_write_is_about_something_else():
+    article = ["Pengangguran bertambah 300.000 orang akibat kenaikan biaya produksi 25 persen pada tahun 2005."]
+    assert foreign_numbers("Berapa pengangguran akibat kenaikan biaya 25 persen?", article) == ""
+    assert foreign_numbers("Berapa pengangguran akibat kenaikan biaya 40 persen?", article).endswith("40")
+    # another year than the article's: the model would answer with the article's own
+    assert "2004" in foreign_numbers("Berapa pengangguran pada tahun 2004?", article)
+    # numbers are compared as digits: "17,600" in English is "17.600" in Indonesian
+    assert foreign_numbers("Why did 17,600 soldiers go back?", ["Sebanyak 17.600 tentara kembali."]) == ""
+    # an article that dates nothing cannot contradict a year, but still every other number counts
+    undated = ["Topan Katrina menyerang New Orleans pada Senin, 29 Agustus, dan menewaskan 80 orang."]
+    assert foreign_numbers("Topan apa yang menyerang New Orleans pada Agustus 2005?", undated) == ""
+    assert "30" in foreign_numbers("Topan apa yang menyerang New Orleans pada 30 Agustus 2005?", undated)
 
 
 def test_article_metadata_are_exact_spans():

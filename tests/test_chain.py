@@ -209,6 +209,17 @@ def test_a_grounded_reply_that_names_another_entity_declines(make_answerer):
     assert answer.declined and "never mention uni, eropa" in answer.decline_reason
 
 
+def test_a_grounded_reply_to_a_question_about_another_number_declines(make_answerer):
+    # the article counts 500 Russians fighting with ISIS; the question asks about 800 of them
+    probe = make_answerer()
+    n = shown_index(probe, "Siapa yang mengatakan 800 warga Rusia ikut berperang bersama ISIS?", "paris.txt")
+    reply = f"Kerry mengatakan warga Rusia ikut berperang bersama ISIS [{n}]."
+    answer = make_answerer(reply).answer("Siapa yang mengatakan 800 warga Rusia ikut berperang bersama ISIS?")
+    assert answer.declined and answer.decline_reason == "answers_question: the cited articles never mention 800"
+    same = make_answerer(reply).answer("Siapa yang mengatakan 500 warga Rusia ikut berperang bersama ISIS?")
+    assert not same.declined and "Kerry" in same.text
+
+
 def test_a_grounded_reply_that_restates_the_question_declines(make_answerer):
     answerer = make_answerer("Lavrov dan Kerry bertemu di Paris [1].")
     answer = answerer.answer("Kapan Lavrov dan Kerry bertemu di Paris?")

@@ -81,3 +81,13 @@ def test_in_the_passages_own_language_closeness_alone_supports_nothing():
     # and a same-language sentence whose words are there is supported as before
     stated = "Putin mengatakan Rusia siap bekerja sama dengan mitra Inggris."
     assert check_support(stated, passage, close, [1], question=question, same_language=True).supported
+    # a new number the passage holds still lets closeness decide ("berumur 59 tahun" over "(59)")
+    aged = check_support(
+        "Sonthi berumur 59 tahun.",
+        ["Panglima baru, Jenderal Sonthi (59), dilantik kemarin."],
+        close,
+        [1],
+        question="Berapakah umur Sonthi?",
+        same_language=True,
+    )
+    assert aged.supported

@@ -108,3 +108,13 @@ def fuzzy_in(word: str, vocabulary: AbstractSet[str], ratio: float) -> bool:
         and SequenceMatcher(None, word, candidate).ratio() >= ratio
         for candidate in vocabulary
     )
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers_in(text: str) -> list[str]:
+    """The numbers of ``text``, digits only: "17.600", "17,600" and "17 600" are all "17600"."""
+    # "17, 600" and "17 600" are how small models sometimes write 17,600
+    text = re.sub(r"(?<=\d)[,.]?\s(?=\d{3}\b)", "", text)
+    return [re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text)]

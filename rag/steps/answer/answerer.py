@@ -21,7 +21,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from rag.core.choices import Mode
 from rag.core.errors import LLMError
 from rag.core.types import Answer, Citation, Hit
-from rag.steps.answer.answers_question import foreign_names, missing_kind
+from rag.steps.answer.answers_question import foreign_names, foreign_numbers, missing_kind
 from rag.steps.answer.citations import with_markers
 from rag.steps.answer.gate import GateDecision, GateParams, evidence_gate
 from rag.steps.answer.grounding import Grounded, GroundingThresholds, ground
@@ -165,7 +165,11 @@ class Answerer:
         if not texts:  # articles not known here: only the kind of answer can be checked
             return missing_kind(prepared.question, text)
         same_language = detect_language(" ".join(texts), fallback="") == prepared.language
-        return missing_kind(prepared.question, text) or foreign_names(prepared.question, same_language, texts)
+        return (
+            missing_kind(prepared.question, text)
+            or foreign_names(prepared.question, same_language, texts)
+            or foreign_numbers(prepared.question, texts)
+        )
 
     def stream(self, question: str, history: HistoryTurns = ()) -> Iterator[Event]:
         """The evidence, then tokens as the model writes them, then the checked Answer."""

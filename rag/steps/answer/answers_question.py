@@ -10,6 +10,10 @@ sentence ("A and B met in C on Tuesday [1]"). Two checks, both pure functions ov
 - the question's own names: a question about X answered from an article that never mentions X is
   about a look-alike (the EU ambassador answered with the NATO one); in the question's own language
   every name must occur in the cited articles, across languages (Russia / Rusia) at least half;
+- the question's own numbers: a question about the 1976 president, a 40 % rise or the 2004 festival,
+  answered from articles that never write that number, is about another year, rise or festival (the
+  model answers with the one the article has); every number of the question must occur in them (a
+  year only where they write years at all);
 - polarity: when the passage clause that supports a sentence is negated (tidak, bukan, belum, tanpa, tak,
   mustahil; not, no, never, without, impossible), the sentence must carry a negation too.
 """
@@ -20,7 +24,7 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 
-from rag.core.text import fuzzy_in, key_words, names, vocabulary_of, words
+from rag.core.text import fuzzy_in, key_words, names, numbers_in, vocabulary_of, words
 
 __all__ = ["Asked", "asked_kind", "foreign_names", "missing_kind", "polarity_flipped"]
 
@@ -249,6 +253,7 @@ _NEGATIONS = frozenset(
 SAME_LANGUAGE_NAME_RATIO = 0.85  # "Kremlinolog" finds "Kremlinologist"
 CROSS_LINGUAL_NAME_RATIO = 0.75  # "Russia" finds "Rusia"
 MIN_CROSS_LINGUAL_NAMES_FOUND = 0.5  # translated names ("Council" / "Dewan") cannot all be found
+_YEAR = re.compile(r"(?:19|20)\d\d")
 _AFFIRMATIONS = frozenset(["yes", "ya", "iya", "benar", "betul"])
 NEGATION_SCOPE = 3  # words after a negation that it negates ("belum bersedia mencabut ...")
 _MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
@@ -347,3 +352,13 @@ def foreign_names(question: str, same_language: bool, article_texts: Sequence[st
     if (len(asked) - len(missing)) / len(asked) >= need:
         return ""
     return f"the cited articles never mention {', '.join(missing[:3])}"
+
+
+def foreign_numbers(question: str, article_texts: Sequence[str]) -> str:
+    """Why the cited articles cannot be about the numbers ``question`` names, or "" when they can.
+    A year counts as missing only where the articles write other years: an article that dates
+    nothing ("Agustus lalu") neither confirms nor contradicts the question's year."""
+    written = set(numbers_in(" ".join(article_texts)))
+    dated = any(_YEAR.fullmatch(n) for n in written)
+    missing = [n for n in dict.fromkeys(numbers_in(question)) if n not in written and (dated or not _YEAR.fullmatch(n))]
+    return f"the cited articles never mention {', '.join(missing[:3])}" if missing else ""

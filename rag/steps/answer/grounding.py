@@ -6,9 +6,10 @@ over Indonesian passages adds nothing to check; whether the cited articles know 
 at all is answers_question.foreign_names' job). A sentence is supported by a passage when every new
 number appears in the passage, most of its new names appear there (fuzzy, so "Russia" finds
 "Rusia"), and either enough of its new key words appear or the two are close in the embedder's
-(cross-lingual) space; closeness counts only across languages: a sentence in its passage's own
-language that shares too few of its new words is a paraphrase the embedder cannot tell from an
-invention (measured: every such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question (no new word, name or number) is
+(cross-lingual) space. In its passage's own language, closeness alone supports only a sentence whose
+new numbers the passage holds ("berumur 59 tahun" over "Sonthi (59)"): one that adds words, none of
+which the passage has, is a paraphrase the embedder cannot tell from an invention (measured: every
+such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question (no new word, name or number) is
 not supported: it restates the question, it does not answer it.
 
 A sentence citing the wrong passage is re-pointed to the shown passage that supports it; an
@@ -24,11 +25,9 @@ from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from rag.core.text import fuzzy_in, key_words, names, vocabulary_of
+from rag.core.text import fuzzy_in, key_words, names, numbers_in, vocabulary_of
 from rag.steps.answer.answers_question import Asked, asked_kind, polarity_answered, polarity_flipped
 from rag.steps.answer.citations import split_answer, strip_stray_brackets
-
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 # similarity(sentence, n): embedder cosine between a sentence and shown passage n (1-based)
 Similarity = Callable[[str, int], float]
@@ -176,9 +175,9 @@ def check_support(
     are written in the sentence's language."""
     thresholds = thresholds or GroundingThresholds()
     joined = " ".join(passages)
-    passage_numbers = set(_numbers(joined))
+    passage_numbers = set(numbers_in(joined))
     premise = _premise(question, tuple(context))
-    numbers = [n for n in _numbers(sentence) if n not in premise.numbers]
+    numbers = [n for n in numbers_in(sentence) if n not in premise.numbers]
     numbers_ok = all(n in passage_numbers for n in numbers)
     vocabulary = vocabulary_of([joined])
     sentence_names = names(sentence)
@@ -211,7 +210,7 @@ def check_support(
     # anchored: the passage itself holds a number or a name of the sentence
     anchored = bool(numbers) or any(in_passage.values())
     close = sim >= thresholds.min_similarity or (anchored and sim >= thresholds.min_anchored_similarity)
-    if same_language and thresholds.similarity_across_languages_only:
+    if same_language and thresholds.similarity_across_languages_only and not numbers:
         close = False  # its words could have been found; closeness would pass a paraphrase of an invention
     if word_overlap >= thresholds.min_word_overlap or close:
         return Support(True, True, name_overlap, word_overlap, sim, "")
@@ -237,7 +236,7 @@ def _premise(question: str, context: tuple[str, ...]) -> _Premise:
     return _Premise(
         words=frozenset({w.lower() for w in split} | vocabulary_of([question])),
         lower_words=frozenset(w for w in split if w.islower()),
-        numbers=frozenset(_numbers(question)),
+        numbers=frozenset(numbers_in(question)),
         kind=asked_kind(question),
         shown=frozenset(vocabulary_of(list(context))),
     )
@@ -246,9 +245,3 @@ def _premise(question: str, context: tuple[str, ...]) -> _Premise:
 def _name_in(name: str, vocabulary: AbstractSet[str], ratio: float) -> bool:
     """A name is in the vocabulary (fuzzily); "rc-135" and "kerry-lavrov" when each part is."""
     return all(fuzzy_in(part, vocabulary, ratio) for part in name.split("-") if part)
-
-
-def _numbers(text: str) -> list[str]:
-    # "17, 600" and "17 600" are how small models sometimes write 17,600
-    text = re.sub(r"(?<=\d)[,.]?\s(?=\d{3}\b)", "", text)
-    return [re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text)]
