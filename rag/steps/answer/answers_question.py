@@ -2,7 +2,7 @@
 
 Grounding shows that a sentence is true of its passage, not that it answers anything: a model asked
 something the articles cannot answer restates the question's own people and places in a true, cited
-sentence ("A and B met in C on Tuesday [1]"). Two checks, both pure functions over text:
+sentence ("A and B met in C on Tuesday [1]"). The checks, all pure functions over text:
 
 - the kind of answer: a question asks for a kind of thing (who -> a person or organisation, when -> a
   date or time, how many/much/long -> a number, where -> a place, why -> a reason); the reply must
@@ -26,7 +26,7 @@ from enum import StrEnum
 
 from rag.core.text import fuzzy_in, key_words, names, numbers_in, vocabulary_of, words
 
-__all__ = ["Asked", "asked_kind", "foreign_names", "missing_kind", "polarity_flipped"]
+__all__ = ["Asked", "asked_kind", "foreign_names", "foreign_numbers", "missing_kind", "polarity_flipped"]
 
 
 class Asked(StrEnum):

@@ -9,8 +9,8 @@ number appears in the passage, most of its new names appear there (fuzzy, so "Ru
 (cross-lingual) space. In its passage's own language, closeness alone supports only a sentence whose
 new numbers the passage holds ("berumur 59 tahun" over "Sonthi (59)"): one that adds words, none of
 which the passage has, is a paraphrase the embedder cannot tell from an invention (measured: every
-such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question (no new word, name or number) is
-not supported: it restates the question, it does not answer it.
+such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question
+(no new word, name or number) is not supported: it restates the question, it does not answer it.
 
 A sentence citing the wrong passage is re-pointed to the shown passage that supports it; an
 unsupported sentence keeps its longest supported opening clauses, or is dropped; so is a sentence
