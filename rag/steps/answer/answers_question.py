@@ -351,7 +351,7 @@ def foreign_names(question: str, same_language: bool, article_texts: Sequence[st
     need = 1.0 if same_language else MIN_CROSS_LINGUAL_NAMES_FOUND
     if (len(asked) - len(missing)) / len(asked) >= need:
         return ""
-    return f"the cited articles never mention {', '.join(missing[:3])}"
+    return _never_mentioned(missing)
 
 
 def foreign_numbers(question: str, article_texts: Sequence[str]) -> str:
@@ -361,4 +361,9 @@ def foreign_numbers(question: str, article_texts: Sequence[str]) -> str:
     written = set(numbers_in(" ".join(article_texts)))
     dated = any(_YEAR.fullmatch(n) for n in written)
     missing = [n for n in dict.fromkeys(numbers_in(question)) if n not in written and (dated or not _YEAR.fullmatch(n))]
-    return f"the cited articles never mention {', '.join(missing[:3])}" if missing else ""
+    return _never_mentioned(missing) if missing else ""
+
+
+def _never_mentioned(missing: Sequence[str]) -> str:
+    """The reason both checks decline with: what the question names that the cited articles lack."""
+    return f"the cited articles never mention {', '.join(missing[:3])}"
