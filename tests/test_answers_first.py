@@ -104,6 +104,22 @@ def test_passages_sentence_vectors_are_computed_ahead_answers_first(tmp_path: Pa
         assert pipeline.keep_passage_sentences() == 0
 
 
+def test_an_answerer_built_before_the_sentences_are_kept_reads_them_too(tmp_path: Path):
+    """The page's first question builds its Answerer while the shared sentence vectors are still empty
+    (and an empty one is falsy): it must read the very ones computed ahead, not an empty copy of its
+    own, or every question under load embeds its passages' sentences while the cores generate."""
+    pipeline = build_pipeline(tmp_path, EchoChatModel(), passage_tokens=8)
+    answerer = pipeline.answerer()  # before anything is kept
+    assert answerer.sentences is pipeline.sentence_vectors and len(pipeline.sentence_vectors) == 0
+    calls = _recording(pipeline)
+    assert pipeline.keep_passage_sentences() == len(pipeline.index.chunks)
+    before = len(calls)
+    prepared = answerer.prepare("Siapa yang bertemu di Paris?")
+    whole = {c.text for c in pipeline.index.chunks}
+    assert prepared.gate.passed and any(h.chunk.text not in whole for h in prepared.shown)  # cut to a window
+    assert len(calls) == before  # nothing embedded for the question but its query
+
+
 def test_serving_an_index_as_it_is_still_computes_its_sentences_ahead(tmp_path: Path, monkeypatch):
     """`rag serve --no-ingest` (the index as it is) computes the passages' sentence vectors ahead too:
     without them every question under load embedded its passages' sentences while the cores generate."""

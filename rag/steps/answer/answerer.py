@@ -94,8 +94,8 @@ class Answerer:
     ) -> None:
         """``articles``: the indexed articles (their text and own metadata) that hits come from;
         ``sentences``: the passages' sentence vectors, shared and kept between questions."""
-        self.articles = articles or Articles({})
-        self.sentences = sentences or SentenceVectors(embedder)
+        self.articles = articles if articles is not None else Articles({})
+        self.sentences = sentences if sentences is not None else SentenceVectors(embedder)  # an empty one is falsy
         self.retriever = retriever
         self.embedder = embedder
         self.chat = chat
