@@ -370,6 +370,7 @@ def answer_params(settings: Settings) -> AnswerParams:
         mode=settings.mode,
         context_budget_tokens=settings.context_budget_tokens,
         passage_tokens=settings.passage_tokens,
+        passage_margin=settings.passage_margin,
         max_question_chars=settings.max_question_chars,
         gate=GateParams(min_evidence=settings.min_evidence),
     )

@@ -94,6 +94,7 @@ class Settings:
     max_answer_tokens: int = 256
     context_budget_tokens: int = 500  # passages sent to the model, in the model's tokens
     passage_tokens: int = 100  # one shown passage at most (sentences around the best one); 0 = whole chunks
+    passage_margin: float = 0.02  # shown: passages within this cosine of the closest one (1 keeps all k)
     temperature: float = 0.0
     llm_timeout_s: float = 120.0
     min_evidence: float = 0.79  # evidence gate: the closest passage's cosine (calibrated, docs/EVALUATION.md)
@@ -116,6 +117,8 @@ class Settings:
         for name in ("k", "chunk_tokens", "embed_threads", "llm_threads", "llm_parallel", "embed_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
+        if not 0.0 <= self.passage_margin <= 2.0:
+            raise ConfigError(f"passage_margin={self.passage_margin} must be a cosine margin from 0 to 2")
         if self.passage_tokens < 0:
             raise ConfigError(f"passage_tokens={self.passage_tokens} must be 0 (whole chunks) or more")
         if self.chunk_tokens > 480:

@@ -1,9 +1,10 @@
 """The passages shown to the model are exact windows of whole sentences around the best one."""
 
+import pytest
 from fakes import HashingEmbedder
 
 from rag.core.types import Chunk, Hit
-from rag.steps.focus import SentenceVectors, focus_hits
+from rag.steps.focus import SentenceVectors, close_to_best, focus_hits
 
 DOC = (
     "Pendahuluan tentang cuaca di kota itu. Hujan turun sejak pagi. "
@@ -66,3 +67,44 @@ def test_sentence_vectors_are_computed_once_per_passage_and_the_oldest_dropped()
     spans, vectors = kept.of([other])[0]
     assert [other[s.start : s.end] for s in spans] == ["Satu kalimat lain di sini.", other[27:]]
     assert vectors.shape == (2, embedder.dim) and embedder.calls == [6, 2]
+
+
+def scored(chunk_id: str, rank: int, cosine: float | None) -> Hit:
+    chunk = Chunk(chunk_id, "doc.txt", 0, len(DOC), DOC, "Banjir")
+    return Hit(chunk, 1.0 / rank, rank, "hybrid", details={} if cosine is None else {"cosine": cosine})
+
+
+def test_only_passages_close_to_the_best_one_are_shown():
+    hits = [
+        scored("a", 1, 0.86),
+        scored("b", 2, 0.88),
+        scored("c", 3, 0.85),
+        scored("d", 4, None),
+        scored("e", 5, 0.87),
+    ]
+    kept = [h.chunk.chunk_id for h in close_to_best(hits, 0.02)]
+    assert kept == ["a", "b", "d", "e"]  # rank order kept; the best is "b" (0.88), "c" is 0.03 below it
+    assert [h.chunk.chunk_id for h in close_to_best(hits, 0.0)] == ["b", "d"]
+    assert close_to_best(hits, 1.0) == hits
+    assert close_to_best([scored("x", 1, None)], 0.0)[0].chunk.chunk_id == "x"  # nothing to compare: all kept
+
+
+def test_the_answerer_shows_only_the_passages_close_to_the_best_one(tmp_path):
+    from fakes import EchoChatModel
+    from test_ui import build_pipeline
+
+    from rag.core.errors import ConfigError
+    from rag.settings import Settings
+
+    question = "Siapa yang bertemu di Paris?"
+    (tmp_path / "all").mkdir(), (tmp_path / "best").mkdir()
+    every = build_pipeline(tmp_path / "all", EchoChatModel(), k=4, passage_margin=1.0).answerer().prepare(question)
+    best = build_pipeline(tmp_path / "best", EchoChatModel(), k=4, passage_margin=0.0).answerer().prepare(question)
+    assert every.gate.passed and best.gate.passed
+    cosines = [h.details["cosine"] for h in every.retrieval.hits]
+    assert len(every.shown) == 4 and len(set(cosines)) > 1  # a margin of 1 shows all k
+    assert [h.chunk.chunk_id for h in best.shown] == [
+        h.chunk.chunk_id for h in every.retrieval.hits if h.details["cosine"] == max(cosines)
+    ]
+    with pytest.raises(ConfigError, match="passage_margin"):
+        Settings(passage_margin=-0.1).validated()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.steps.answer.grounding import check_support
+from rag.steps.answer.grounding import GroundingThresholds, check_support, ground
 
 
 def close(_sentence: str, _n: int) -> float:
@@ -33,6 +33,17 @@ def test_a_name_of_the_question_may_be_found_in_another_shown_passage():
     # nowhere in the evidence shown: the question's premise is not what these passages are about
     alone = check_support(sentence, [cited], translated, [1], question=question, context=[cited])
     assert not alone.supported and "names" in alone.reason
+
+
+def test_a_name_of_the_question_may_be_found_in_a_retrieved_passage_the_model_was_not_shown():
+    """However few passages the model reads, the question's names are checked against all retrieved."""
+    question = "Which career FSB official became Russia's deputy foreign minister in 2015?"
+    cited = "Pejabat karir FSB Oleg Syromolotov diberi posisi baru pada tahun 2015 sebagai wakil menteri luar negeri."
+    not_shown = "Kementerian Luar Negeri Rusia menolak berkomentar."
+    reply = "Oleg Syromolotov became Russia's deputy foreign minister in 2015 [1]."
+    t = GroundingThresholds()
+    assert ground(reply, [cited], translated, question, t, context=[cited, not_shown]).kept
+    assert not ground(reply, [cited], translated, question, t).kept  # the shown passage alone does not know it
 
 
 def test_the_name_a_who_question_is_answered_with_must_be_in_the_passage():

@@ -61,7 +61,8 @@ def build_pipeline(root: Path, chat, *, port: int | None = None, extra: dict[str
     corpus.mkdir()
     for name, text in {**ARTICLES, **(extra or {})}.items():
         (corpus / name).write_text(text, encoding="utf-8")
-    options = {"k": 3, "chunk_tokens": 40, "min_evidence": 0.05, **settings}
+    # the gate and the passage margin are calibrated to a real embedder's cosines, not the hashing one's
+    options = {"k": 3, "chunk_tokens": 40, "min_evidence": 0.05, "passage_margin": 1.0, **settings}
     config = Settings(
         corpus_dir=corpus, index_dir=root / "index", port=port or _free_port(), cache_dir=root / "cache", **options
     ).validated()

@@ -80,6 +80,18 @@ class SentenceVectors:
         return computed
 
 
+def close_to_best(hits: list[Hit], margin: float) -> list[Hit]:
+    """The hits whose cosine to the question is within ``margin`` of the closest one's, in rank order
+    (a hit without a cosine is kept): when one passage stands out, the model reads it and not four
+    weaker ones, and the prompt it must read before its first token is shorter."""
+    cosines = [h.details.get("cosine") for h in hits]
+    known = [c for c in cosines if c is not None]
+    if not known:
+        return list(hits)
+    floor = max(known) - margin
+    return [h for h, c in zip(hits, cosines, strict=True) if c is None or c >= floor]
+
+
 def focus_hits(
     hits: list[Hit],
     query_vector: np.ndarray,

@@ -28,7 +28,7 @@ from rag.steps.answer.grounding import Grounded, GroundingThresholds, ground
 from rag.steps.answer.metadata_passages import metadata_answer, metadata_passages
 from rag.steps.conversation import HistoryTurns, standalone_question
 from rag.steps.embedder import Embedder
-from rag.steps.focus import SentenceVectors, focus_hits
+from rag.steps.focus import SentenceVectors, close_to_best, focus_hits
 from rag.steps.language import detect_language
 from rag.steps.metadata import Articles
 from rag.steps.prompting import Prompts, fit_budget, user_message
@@ -46,6 +46,7 @@ class AnswerParams:
     mode: Mode
     context_budget_tokens: int  # passages sent to the model, in the model's own tokens
     passage_tokens: int  # one shown passage at most; 0 = whole chunks
+    passage_margin: float  # shown: passages within this cosine of the closest one
     max_question_chars: int
     gate: GateParams
     grounding: GroundingThresholds = GroundingThresholds()
@@ -114,6 +115,7 @@ class Answerer:
         gate = evidence_gate(standalone, language, retrieval.hits, retrieval.evidence, p.gate)
         hits = list(retrieval.hits)
         if gate.passed and retrieval.query_vector is not None:  # a declined question shows the closest passages whole
+            hits = close_to_best(hits, p.passage_margin)
             hits = focus_hits(hits, retrieval.query_vector, self.sentences, self.count_tokens, p.passage_tokens)
         about = metadata_passages(question, retrieval.hits, self.articles)
         if gate.passed and about.missing:
@@ -150,7 +152,10 @@ class Answerer:
             author, n = stated
             return self._answer(prepared, Grounded(((author + ".", (n,)),), (), (raw,)), raw, first_token_ms)
         same_language = [detect_language(p, fallback="") == prepared.language for p in passages]
-        grounded = ground(raw, passages, similarity, prepared.standalone, self.params.grounding, same_language)
+        retrieved = [*passages, *(h.chunk.text for h in prepared.retrieval.hits)]  # shown or not
+        grounded = ground(
+            raw, passages, similarity, prepared.standalone, self.params.grounding, same_language, retrieved
+        )
         if grounded.kept:
             unanswered = self._unanswered(prepared, grounded)
             if unanswered:

@@ -72,9 +72,13 @@ def ground(
     question: str,
     t: GroundingThresholds,
     same_language: Sequence[bool] = (),
+    context: Sequence[str] = (),
 ) -> Grounded:
     """Check every sentence of ``raw`` against the shown ``passages`` (numbered from 1);
-    ``same_language[n - 1]``: passage n is written in the reply's language (unknown: not)."""
+    ``same_language[n - 1]``: passage n is written in the reply's language (unknown: not);
+    ``context``: every passage retrieved for the question, shown or not (default: the shown ones),
+    which must know the names the question brings, however few passages the model was shown."""
+    context = tuple(context) or tuple(passages)
     kept: list[tuple[str, tuple[int, ...]]] = []
     dropped_markers: list[str] = []
     dropped_sentences: list[str] = []
@@ -86,7 +90,7 @@ def ground(
             continue
 
         def supporting(candidate: str, markers: tuple[int, ...] = valid) -> tuple[int, ...]:
-            return supporting_markers(candidate, markers, passages, similarity, question, t, same_language)
+            return supporting_markers(candidate, markers, passages, similarity, question, t, same_language, context)
 
         text, cited, dropped = supported_part(text, supporting, t.min_salvaged_words)
         if cited and any(polarity_flipped(text, passages[n - 1]) for n in cited):
@@ -106,6 +110,7 @@ def supporting_markers(
     question: str,
     t: GroundingThresholds,
     same_language: Sequence[bool] = (),
+    context: Sequence[str] = (),
 ) -> tuple[int, ...]:
     """The markers to keep for a sentence: its own when they support it, else the one shown
     passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
@@ -121,7 +126,7 @@ def supporting_markers(
             list(markers),
             t,
             question,
-            passages,
+            context or passages,
             same_language=in_language(markers),
         )
         if support.supported:
@@ -131,7 +136,7 @@ def supporting_markers(
         if n in markers:
             continue
         support = check_support(
-            text, [passages[n - 1]], similarity, [n], t, question, passages, same_language=in_language([n])
+            text, [passages[n - 1]], similarity, [n], t, question, context or passages, same_language=in_language([n])
         )
         if support.supported and (best is None or support.similarity > best[0]):
             best = (support.similarity, n)
