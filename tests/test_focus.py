@@ -97,7 +97,8 @@ def test_the_answerer_shows_only_the_passages_close_to_the_best_one(tmp_path):
     from rag.settings import Settings
 
     question = "Siapa yang bertemu di Paris?"
-    (tmp_path / "all").mkdir(), (tmp_path / "best").mkdir()
+    (tmp_path / "all").mkdir()
+    (tmp_path / "best").mkdir()
     every = build_pipeline(tmp_path / "all", EchoChatModel(), k=4, passage_margin=1.0).answerer().prepare(question)
     best = build_pipeline(tmp_path / "best", EchoChatModel(), k=4, passage_margin=0.0).answerer().prepare(question)
     assert every.gate.passed and best.gate.passed

@@ -109,11 +109,12 @@ def supporting_markers(
     similarity: Similarity,
     question: str,
     t: GroundingThresholds,
-    same_language: Sequence[bool] = (),
-    context: Sequence[str] = (),
+    same_language: Sequence[bool],
+    context: Sequence[str],
 ) -> tuple[int, ...]:
     """The markers to keep for a sentence: its own when they support it, else the one shown
-    passage that does (the model cited the wrong number), else nothing (the sentence goes)."""
+    passage that does (the model cited the wrong number), else nothing (the sentence goes);
+    ``context`` as in ``ground``."""
 
     def in_language(ids: Sequence[int]) -> bool:
         return bool(same_language) and all(same_language[n - 1] for n in ids)
@@ -126,7 +127,7 @@ def supporting_markers(
             list(markers),
             t,
             question,
-            context or passages,
+            context,
             same_language=in_language(markers),
         )
         if support.supported:
@@ -136,7 +137,7 @@ def supporting_markers(
         if n in markers:
             continue
         support = check_support(
-            text, [passages[n - 1]], similarity, [n], t, question, context or passages, same_language=in_language([n])
+            text, [passages[n - 1]], similarity, [n], t, question, context, same_language=in_language([n])
         )
         if support.supported and (best is None or support.similarity > best[0]):
             best = (support.similarity, n)
