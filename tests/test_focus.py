@@ -1,5 +1,6 @@
 """The passages shown to the model are exact windows of whole sentences around the best one."""
 
+import numpy as np
 import pytest
 from fakes import HashingEmbedder
 
@@ -109,3 +110,29 @@ def test_the_answerer_shows_only_the_passages_close_to_the_best_one(tmp_path):
     ]
     with pytest.raises(ConfigError, match="passage_margin"):
         Settings(passage_margin=-0.1).validated()
+
+
+def test_a_reply_sentence_is_compared_with_each_sentence_its_passage_shows(tmp_path):
+    """Grounding's closeness: the chunk's own vector and those of the sentences the shown window holds,
+    not of the sentences cut away (the model did not read them)."""
+    from fakes import EchoChatModel
+    from test_ui import build_pipeline
+
+    from rag.steps.answer.answerer import _shown_vectors
+
+    pipeline = build_pipeline(tmp_path, EchoChatModel(), k=3, chunk_tokens=80, passage_tokens=20)
+    answerer = pipeline.answerer()
+    prepared = answerer.prepare("Siapa yang bertemu di Paris?")
+    rows = _shown_vectors(prepared, answerer.embedder, answerer.sentences)
+    stored = {h.chunk.chunk_id: (h.chunk.text, v) for h, v in zip(prepared.retrieval.hits, prepared.retrieval.vectors)}
+    cut = 0
+    for hit, got in zip(prepared.shown, rows, strict=True):
+        text, vector = stored[hit.chunk.chunk_id]
+        ((spans, vectors),) = answerer.sentences.of([text])
+        inside = [i for i, s in enumerate(spans) if text[s.start : s.end] in hit.chunk.text]
+        assert np.allclose(got[0], vector)
+        assert np.allclose(got[1:], vectors[inside])
+        cut += len(spans) - len(inside)
+        said = text[spans[inside[-1]].start : spans[inside[-1]].end]  # a claim worded as one shown sentence
+        assert float(np.max(got @ answerer.embedder.embed_query(said))) == pytest.approx(1.0, abs=1e-5)
+    assert cut > 0  # some passage was cut to a window: its other sentences are not compared

@@ -138,13 +138,13 @@ class Answerer:
 
     def finalize(self, prepared: Prepared, raw: str, first_token_ms: float | None = None) -> Answer:
         """The checked Answer for the model's reply ``raw``."""
-        vectors = _shown_vectors(prepared, self.embedder)
+        vectors = _shown_vectors(prepared, self.embedder, self.sentences)
         sentence_vectors: dict[str, np.ndarray] = {}
 
         def similarity(sentence: str, n: int) -> float:
             if sentence not in sentence_vectors:
                 sentence_vectors[sentence] = self.embedder.embed_query(sentence)
-            return float(vectors[n - 1] @ sentence_vectors[sentence])
+            return float(np.max(vectors[n - 1] @ sentence_vectors[sentence]))
 
         passages = [h.chunk.text for h in prepared.shown]
         stated = metadata_answer(prepared.question, prepared.shown, raw, self.articles)
@@ -247,15 +247,27 @@ class Answerer:
         )
 
 
-def _shown_vectors(prepared: Prepared, embedder: Embedder) -> np.ndarray:
-    """One vector per shown passage: a focused window keeps its chunk's stored vector; a metadata line
-    (not an indexed chunk) is embedded here."""
-    stored = {h.chunk.chunk_id: v for h, v in zip(prepared.retrieval.hits, prepared.retrieval.vectors, strict=True)}
+def _shown_vectors(prepared: Prepared, embedder: Embedder, sentences: SentenceVectors) -> list[np.ndarray]:
+    """The vectors a reply's sentence is compared with, per shown passage: its chunk's stored vector and
+    those of the chunk's sentences that the passage shows (a claim is usually one sentence of a long
+    passage, and across languages the whole chunk's vector dilutes it); a metadata line (not an
+    indexed chunk) is embedded here."""
+    stored = {
+        h.chunk.chunk_id: (h.chunk.text, v)
+        for h, v in zip(prepared.retrieval.hits, prepared.retrieval.vectors, strict=True)
+    }
     extra = [h.chunk.text for h in prepared.shown if h.chunk.chunk_id not in stored]
     embedded = iter(embedder.embed_documents(extra) if extra else ())
-    return np.stack(
-        [stored[h.chunk.chunk_id] if h.chunk.chunk_id in stored else next(embedded) for h in prepared.shown]
-    )
+    rows: list[np.ndarray] = []
+    for hit in prepared.shown:
+        if hit.chunk.chunk_id not in stored:
+            rows.append(next(embedded)[None, :])
+            continue
+        text, vector = stored[hit.chunk.chunk_id]
+        ((spans, sentence_rows),) = sentences.of([text])
+        inside = [i for i, s in enumerate(spans) if text[s.start : s.end] in hit.chunk.text]
+        rows.append(np.vstack([vector[None, :], sentence_rows[inside]]) if inside else vector[None, :])
+    return rows
 
 
 def _final(events: Iterable[Event]) -> Answer:

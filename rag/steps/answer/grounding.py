@@ -6,7 +6,8 @@ over Indonesian passages adds nothing to check; whether the cited articles know 
 at all is answers_question.foreign_names' job). A sentence is supported by a passage when every new
 number appears in the passage, most of its new names appear there (fuzzy, so "Russia" finds
 "Rusia"), and either enough of its new key words appear or the two are close in the embedder's
-(cross-lingual) space. In its passage's own language, closeness alone supports only a sentence whose
+(cross-lingual) space: the passage as a whole, or one of the sentences it shows (the Answerer's
+``similarity``; a claim is usually one sentence of a long passage). In its passage's own language, closeness alone supports only a sentence whose
 new numbers the passage holds ("berumur 59 tahun" over "Sonthi (59)"): one that adds words, none of
 which the passage has, is a paraphrase the embedder cannot tell from an invention (measured: every
 such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question
@@ -29,7 +30,8 @@ from rag.core.text import fuzzy_in, key_words, names, numbers_in, vocabulary_of
 from rag.steps.answer.answers_question import Asked, asked_kind, polarity_answered, polarity_flipped
 from rag.steps.answer.citations import split_answer, strip_stray_brackets
 
-# similarity(sentence, n): embedder cosine between a sentence and shown passage n (1-based)
+# similarity(sentence, n): embedder cosine between a sentence and shown passage n (1-based), the closest of
+# the passage's own vector and those of its shown sentences
 Similarity = Callable[[str, int], float]
 
 
