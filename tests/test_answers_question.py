@@ -36,6 +36,10 @@ def test_the_kind_a_question_asks_for(question, kind):
         ("Di mana festival itu digelar?", "Festival digelar di Yogyakarta [1]."),
         ("Why did rice prices rise?", "Prices rose because the harvest failed [1]."),
         ("Apa isi perjanjian itu?", "Perjanjian itu mengatur tarif impor [1]."),
+        # a person named where places also are: the person answers
+        ("Siapa pelaku penembakan itu?", "Pelakunya Ahmad Zaki, warga negara Malaysia asal Sabah [1]."),
+        ("Who spoke in Brussels?", "Alexander Grushko spoke to reporters in Brussels [1]."),
+        ("Who did the minister meet?", "She met the ambassador of Japan and Lavrov in Moscow [1]."),
     ],
 )
 def test_answers_of_the_asked_kind_pass(question, answer):
@@ -51,6 +55,10 @@ def test_answers_of_the_asked_kind_pass(question, answer):
         ("How many ships did the navy send to Natuna?", "The navy sent ships to Natuna [1]."),
         ("Di mana Widodo bertemu Kishida?", "Widodo bertemu Kishida untuk membahas kerja sama [1]."),
         ("Why did the minister resign?", "The minister resigned on Friday [1]."),
+        # who, answered with where someone is from or where they were
+        ("Siapa nama pelaku penembakan itu?", "Pelaku penembakan itu adalah warga negara Malaysia asal Sabah [1]."),
+        ("Who was the gunman?", "The gunman was a man from the city, born in Medan [1]."),
+        ("Who led the delegation to Geneva?", "The delegation was led by an official in Jakarta [1]."),
     ],
 )
 def test_non_answers_are_caught(question, answer):

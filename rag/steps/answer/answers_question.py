@@ -6,7 +6,8 @@ sentence ("A and B met in C on Tuesday [1]"). The checks, all pure functions ove
 
 - the kind of answer: a question asks for a kind of thing (who -> a person or organisation, when -> a
   date or time, how many/much/long -> a number, where -> a place, why -> a reason); the reply must
-  contain something of that kind that the question does not already contain;
+  contain something of that kind that the question does not already contain (a who-question is not
+  answered by a name written only where a place goes: "warga negara Inggris asal Libya");
 - the question's own names: a question about X answered from an article that never mentions X is
   about a look-alike (the EU ambassador answered with the NATO one); in the question's own language
   every name must occur in the cited articles, across languages (Russia / Rusia) at least half;
@@ -285,12 +286,29 @@ def missing_kind(question: str, answer: str) -> str:
         ok = bool(new_numbers) or any(w in _TIME_WORDS for w in new_words)
     elif kind == Asked.WHY:
         ok = any(w in _REASON_WORDS for w in words(answer))
-    else:  # who / where: a name the question does not already hold
+    else:  # who / where: a name the question does not already hold (who: not a place's)
         question_names = set(names(question)) | {w for w in asked_words if len(w) > 2}
-        ok = any(n not in question_names and n not in _TIME_WORDS for n in names(" " + answer))
+        places = _place_names(answer) if kind == Asked.WHO else set()
+        ok = any(n not in question_names and n not in _TIME_WORDS and n not in places for n in names(" " + answer))
     if ok:
         return ""
     return f"a {kind.value!r} question answered without a new {_WANTED[kind]}"
+
+
+def _place_names(text: str) -> set[str]:
+    """The names ``text`` writes only where a place goes ("warga negara Inggris asal Libya", "in
+    Moscow"): a who-question answered with where someone is from has not been answered."""
+    placed: set[str] = set()
+    elsewhere: set[str] = set()
+    for m in _NAME_AFTER.finditer(text):
+        before, name = (m.group(1) or "").lower(), m.group(2).lower()
+        (placed if before in _PLACE_WORDS else elsewhere).add(name)
+    return placed - elsewhere
+
+
+_NAME_AFTER = re.compile(r"(?:\b(\w+)\s+)?(?<![\w])([A-Z][\w\-]+)")
+# words after which a capitalised word names a place, not a person or an organisation
+_PLACE_WORDS = frozenset(["di", "ke", "asal", "negara", "kota", "provinsi", "in", "at", "country", "city"])
 
 
 _WANTED = {
