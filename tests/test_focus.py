@@ -129,7 +129,7 @@ def test_a_reply_sentence_is_compared_with_each_sentence_its_passage_shows(tmp_p
     for hit, got in zip(prepared.shown, rows, strict=True):
         text, vector = stored[hit.chunk.chunk_id]
         ((spans, vectors),) = answerer.sentences.of([text])
-        inside = [i for i, s in enumerate(spans) if text[s.start : s.end] in hit.chunk.text]
+        inside = [i for i, s in enumerate(spans) if text[s.start : s.end] in hit.chunk.text]  # unique here
         assert np.allclose(got[0], vector)
         assert np.allclose(got[1:], vectors[inside])
         cut += len(spans) - len(inside)

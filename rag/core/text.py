@@ -12,7 +12,9 @@ from collections.abc import Set as AbstractSet
 from difflib import SequenceMatcher
 
 WORD = re.compile(r"\w+")
-_NAME = re.compile(r"(?<![\w])([A-Z][\w\-]+)")
+# a name: a capitalised word not inside another word (one group)
+NAME_PATTERN = r"(?<![\w])([A-Z][\w\-]+)"
+_NAME = re.compile(NAME_PATTERN)
 
 # English function words: stop words for English questions over any corpus.
 # fmt: off

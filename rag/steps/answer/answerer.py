@@ -253,8 +253,7 @@ def _shown_vectors(prepared: Prepared, embedder: Embedder, sentences: SentenceVe
     passage, and across languages the whole chunk's vector dilutes it); a metadata line (not an
     indexed chunk) is embedded here."""
     stored = {
-        h.chunk.chunk_id: (h.chunk.text, v)
-        for h, v in zip(prepared.retrieval.hits, prepared.retrieval.vectors, strict=True)
+        h.chunk.chunk_id: (h.chunk, v) for h, v in zip(prepared.retrieval.hits, prepared.retrieval.vectors, strict=True)
     }
     extra = [h.chunk.text for h in prepared.shown if h.chunk.chunk_id not in stored]
     embedded = iter(embedder.embed_documents(extra) if extra else ())
@@ -263,10 +262,12 @@ def _shown_vectors(prepared: Prepared, embedder: Embedder, sentences: SentenceVe
         if hit.chunk.chunk_id not in stored:
             rows.append(next(embedded)[None, :])
             continue
-        text, vector = stored[hit.chunk.chunk_id]
-        ((spans, sentence_rows),) = sentences.of([text])
-        inside = [i for i, s in enumerate(spans) if text[s.start : s.end] in hit.chunk.text]
-        rows.append(np.vstack([vector[None, :], sentence_rows[inside]]) if inside else vector[None, :])
+        chunk, vector = stored[hit.chunk.chunk_id]
+        ((spans, sentence_rows),) = sentences.of([chunk.text])
+        # a focused window is an exact span of its chunk: its sentences are those within its offsets
+        start, end = hit.chunk.start - chunk.start, hit.chunk.end - chunk.start
+        inside = [i for i, s in enumerate(spans) if start <= s.start and s.end <= end]
+        rows.append(np.vstack([vector[None, :], sentence_rows[inside]]))
     return rows
 
 

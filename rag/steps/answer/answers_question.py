@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 
-from rag.core.text import fuzzy_in, key_words, names, numbers_in, vocabulary_of, words
+from rag.core.text import NAME_PATTERN, fuzzy_in, key_words, names, numbers_in, vocabulary_of, words
 
 __all__ = ["Asked", "asked_kind", "foreign_names", "foreign_numbers", "missing_kind", "polarity_flipped"]
 
@@ -306,7 +306,7 @@ def _place_names(text: str) -> set[str]:
     return placed - elsewhere
 
 
-_NAME_AFTER = re.compile(r"(?:\b(\w+)\s+)?(?<![\w])([A-Z][\w\-]+)")
+_NAME_AFTER = re.compile(r"(?:\b(\w+)\s+)?" + NAME_PATTERN)  # a name and the word before it
 # words after which a capitalised word names a place, not a person or an organisation
 _PLACE_WORDS = frozenset(["di", "ke", "asal", "negara", "kota", "provinsi", "in", "at", "country", "city"])
 

@@ -7,9 +7,10 @@ at all is answers_question.foreign_names' job). A sentence is supported by a pas
 number appears in the passage, most of its new names appear there (fuzzy, so "Russia" finds
 "Rusia"), and either enough of its new key words appear or the two are close in the embedder's
 (cross-lingual) space: the passage as a whole, or one of the sentences it shows (the Answerer's
-``similarity``; a claim is usually one sentence of a long passage). In its passage's own language, closeness alone supports only a sentence whose
-new numbers the passage holds ("berumur 59 tahun" over "Sonthi (59)"): one that adds words, none of
-which the passage has, is a paraphrase the embedder cannot tell from an invention (measured: every
+``similarity``; a claim is usually one sentence of a long passage). In its passage's own language,
+closeness alone supports only a sentence whose new numbers the passage holds ("berumur 59 tahun" over
+"Sonthi (59)"): one that adds words, none of which the passage has, is a paraphrase the embedder
+cannot tell from an invention (measured: every
 such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question
 (no new word, name or number) is not supported: it restates the question, it does not answer it.
 
