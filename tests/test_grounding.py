@@ -23,6 +23,17 @@ def test_a_sentence_that_restates_the_question_is_no_answer_however_close():
     assert check_support(answered, passage, close, [1], question=question).supported
 
 
+def test_saying_where_a_claim_comes_from_adds_nothing_to_the_question():
+    """Saying "reported" or "according to the article" names the source of a restated question, not an answer."""
+    question = "What did the ministry say the farmers of Kediri must plant after the floods?"
+    passage = ["Kementerian Pertanian meminta petani Kediri menanam jagung setelah banjir surut."]
+    restated = "According to the article, the ministry reported that the farmers of Kediri must plant after the floods."
+    support = check_support(restated, passage, close, [1], question=question)
+    assert not support.supported and support.reason == "the sentence adds nothing to the question"
+    answered = "The ministry said the farmers of Kediri must plant maize after the floods."
+    assert check_support(answered, passage, close, [1], question=question).supported
+
+
 def test_a_name_of_the_question_may_be_found_in_another_shown_passage():
     question = "Which career FSB official became Russia's deputy foreign minister in 2015?"
     cited = "Pejabat karir FSB Oleg Syromolotov diberi posisi baru pada tahun 2015 sebagai wakil menteri luar negeri."
@@ -77,6 +88,21 @@ def test_a_bare_yes_is_an_answer_only_where_the_passage_can_be_read_for_it():
     assert not check_support(answer, indonesian, close, [1], question=question).supported
     refused = ["Russia and the US never agreed to share intelligence on ISIS militants, Kerry said."]
     assert not check_support(answer, refused, close, [1], question=question).supported
+
+
+def test_a_clause_in_another_language_that_shares_only_names_cannot_be_read_for_a_yes():
+    question = "Did Kerry and Lavrov agree in Paris to share intelligence on ISIS?"
+    answer = "Yes, Kerry and Lavrov agreed in Paris to share intelligence on ISIS."
+    # Kerry, Lavrov, Paris and ISIS are written alike in both languages: without a negation the clause
+    # they find may say anything
+    agreed = "Di Paris, Kerry dan Lavrov sepakat berbagi informasi intelijen mengenai ISIS."
+    refused = "Di Paris, Kerry dan Lavrov tidak pernah sepakat berbagi informasi intelijen mengenai ISIS."
+    for passage in (agreed, refused):
+        assert not check_support(answer, [passage], close, [1], question=question).supported
+    # a negation is written in the passage's own words: the clause the names find does carry it
+    denial = "No, Kerry and Lavrov did not agree in Paris to share intelligence on ISIS."
+    assert check_support(denial, [refused], close, [1], question=question).supported
+    assert not check_support(denial, [agreed], close, [1], question=question).supported
 
 
 def test_in_the_passages_own_language_closeness_alone_supports_nothing():

@@ -49,6 +49,19 @@ ENGLISH_MARKERS = frozenset({
 })
 # fmt: on
 
+# Words that say where a claim comes from, not what it is ("Russian media reported that ...", "according to
+# the article"): a sentence that adds only these to its question restates it. Sastrawi's Indonesian list
+# already holds most ("mengatakan", "menurut"); these are the rest and the English ones.
+# fmt: off
+REPORTING_WORDS = frozenset({
+    "said", "say", "says", "saying", "told", "tells", "stated", "reported", "reports", "reporting", "according",
+    "noted", "added", "mentioned", "claimed", "claims", "explained", "wrote", "writes", "written", "quoted",
+    "cited", "described", "article", "articles", "report", "opinion", "piece", "passage", "passages", "text",
+    "dilaporkan", "melaporkan", "laporan", "menyebut", "menyebutkan", "dikutip", "mengutip", "ditulis", "menulis",
+    "artikel", "berita", "opini", "tulisan",
+})
+# fmt: on
+
 
 @functools.lru_cache(maxsize=1)
 def indonesian_stopwords() -> frozenset[str]:

@@ -12,7 +12,8 @@ closeness alone supports only a sentence whose new numbers the passage holds ("b
 "Sonthi (59)"): one that adds words, none of which the passage has, is a paraphrase the embedder
 cannot tell from an invention (measured: every
 such sentence accepted on the dev questions was wrong). A sentence that adds nothing to the question
-(no new word, name or number) is not supported: it restates the question, it does not answer it.
+(no new word, name or number; words that only say where a claim comes from, "reported", "according to
+the article", do not count) is not supported: it restates the question, it does not answer it.
 
 A sentence citing the wrong passage is re-pointed to the shown passage that supports it; an
 unsupported sentence keeps its longest supported opening clauses, or is dropped; so is a sentence
@@ -27,7 +28,7 @@ from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from rag.core.text import fuzzy_in, key_words, names, numbers_in, vocabulary_of
+from rag.core.text import REPORTING_WORDS, fuzzy_in, key_words, names, numbers_in, vocabulary_of
 from rag.steps.answer.answers_question import Asked, asked_kind, polarity_answered, polarity_flipped
 from rag.steps.answer.citations import split_answer, strip_stray_brackets
 
@@ -202,7 +203,7 @@ def check_support(
     }
     found = sum(in_passage[n] or n in given for n in sentence_names)
     name_overlap = found / len(sentence_names) if sentence_names else 1.0
-    new_words = [w for w in key_words(sentence) if not fuzzy_in(w, premise.words, 0.85)]
+    new_words = [w for w in key_words(sentence) if w not in REPORTING_WORDS and not fuzzy_in(w, premise.words, 0.85)]
     found_words = sum(fuzzy_in(w, vocabulary, 0.85) for w in new_words)
     # a yes/no answer's news can be its polarity alone ("AS belum bersedia mencabut sanksi")
     polarity = polarity_answered(sentence, question, joined)
