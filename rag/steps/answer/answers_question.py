@@ -333,22 +333,25 @@ def polarity_flipped(sentence: str, passage: str) -> bool:
 def polarity_answered(sentence: str, question: str, passage: str) -> bool:
     """``sentence`` answers a yes/no question by its polarity alone, and the passage clause closest to
     it (lexically) agrees: "AS belum bersedia ..." over a negated clause, "Yes, ..." over one that is
-    not. A clause in another language is never found, so a bare "Yes" across languages is no answer."""
-    clause = _closest_clause(sentence, passage)
-    if not clause:
-        return False
+    not. A "Yes" needs a clause that shares words beyond the sentence's names: a clause in another
+    language shares only names ("Kerry", "Paris") and says nothing of its polarity by lacking a
+    negation, so a bare "Yes" across languages is no answer; a negated one found by names does say it."""
     if _negated(sentence) and not _negated(question):
-        return _negated(clause)
-    return bool(_AFFIRMATIONS & set(words(sentence))) and not _negated(clause)
+        clause = _closest_clause(sentence, passage)
+        return bool(clause) and _negated(clause)
+    named = frozenset(part for name in names(sentence) for part in name.split("-"))
+    clause = _closest_clause(sentence, passage, ignore=named)
+    return bool(clause) and bool(_AFFIRMATIONS & set(words(sentence))) and not _negated(clause)
 
 
 def _negated(text: str) -> bool:
     return any(w in _NEGATIONS for w in words(text)) or bool(_NEGATED_CONTRACTIONS.search(text))
 
 
-def _closest_clause(sentence: str, passage: str) -> str:
-    """The clause of ``passage`` that is most made of the sentence's key words (sharing at least two)."""
-    wanted = set(key_words(sentence))
+def _closest_clause(sentence: str, passage: str, ignore: frozenset[str] = frozenset()) -> str:
+    """The clause of ``passage`` that is most made of the sentence's key words (sharing at least two
+    that are not in ``ignore``)."""
+    wanted = set(key_words(sentence)) - ignore
     best, best_score = "", 0.0
     for clause in _CLAUSE_BREAK.split(passage):
         own = set(key_words(clause))
