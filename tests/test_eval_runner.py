@@ -9,6 +9,7 @@ from rag.core.errors import InputError
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.tools.evaluation.evaluate import EvalRequest, evaluate
+from rag.tools.evaluation.runner import summarise
 
 QUESTIONS = [
     {
@@ -224,3 +225,29 @@ def test_replay_refuses_replies_written_for_other_prompts(pipeline: Pipeline, tm
         evaluate(pipeline.settings, bad)
     with pytest.raises(InputError, match="goes with --answers"):
         evaluate(pipeline.settings, EvalRequest(eval_set, None, ("bm25",), False, tmp_path / "r", replay=report))
+
+
+def test_the_summary_tells_what_the_checks_cost_and_what_they_let_through():
+    """Right replies declined, wrong ones kept: against the model's own replies before the checks."""
+
+    def row(answerable: bool, reply_correct: bool, declined: bool, correct: bool) -> dict:
+        timings = {"total_ms": 1.0}
+        return {
+            "answerable": answerable,
+            "reply_correct": reply_correct,
+            "declined": declined,
+            "correct": correct,
+            **{"answer_language": "en", "language": "en", "markers": 0, "citation_on_gold": None},
+            "timings": timings,
+        }
+
+    rows = [
+        row(True, True, False, True),  # kept, right
+        row(True, True, True, False),  # right reply declined by a check
+        row(True, False, False, False),  # wrong reply let through
+        row(True, False, True, False),  # wrong reply declined
+        row(False, False, True, False),
+    ]
+    summary = summarise(rows)
+    assert summary["reply_correct_answerable"] == 0.5 and summary["correct_answerable"] == 0.25
+    assert summary["checks_declined_right_reply"] == 0.25 and summary["checks_kept_wrong_reply"] == 0.25

@@ -111,13 +111,14 @@ def _answers_markdown(title: str, answers: dict[str, Any]) -> list[str]:
         if s.get(group):
             lines += [
                 "",
-                f"| {group.removeprefix('by_')} | questions | correct (answerable) | false declines | correct declines |",
-                "|---|---|---|---|---|",
+                f"| {group.removeprefix('by_')} | questions | correct (answerable) | false declines | correct declines "
+                "| model's reply right |",
+                "|---|---|---|---|---|---|",
             ]
             for name, g in s[group].items():
                 lines.append(
                     f"| {name} | {g['questions']} | {_pct(g['correct_answerable'])} | {_pct(g['false_declines'])} "
-                    f"| {_pct(g['correct_declines'])} |"
+                    f"| {_pct(g['correct_declines'])} | {_pct(g.get('reply_correct_answerable'))} |"
                 )
     lines += ["", "| id | lang | answerable | declined | correct | answer |", "|---|---|---|---|---|---|"]
     for r in answers["rows"]:

@@ -124,6 +124,8 @@ def run_answers(
                 "decline_reason": answer.decline_reason,
                 "answer_language": answer.language,
                 "correct": bool(q.answerable and not answer.declined and reference_present(answer.text, q.answers)),
+                # the model's own reply, before the checks: what they could keep at most
+                "reply_correct": bool(q.answerable and reference_present(answer.raw_text, q.answers)),
                 "markers": len(markers),
                 "markers_resolving": sum(resolving),
                 "citation_on_gold": all(cited_ok) if cited_ok else None,
@@ -156,9 +158,13 @@ def summarise(rows: list[dict[str, Any]], brief: bool = False) -> dict[str, Any]
         "correct_answerable": share(answerable, lambda r: r["correct"]),
         "false_declines": share(answerable, lambda r: r["declined"]),
         "correct_declines": share(unanswerable, lambda r: r["declined"]),
+        # the checks can only keep or decline a reply: right replies are the most they can give
+        "reply_correct_answerable": share(answerable, lambda r: r.get("reply_correct", False)),
     }
     if brief:
         return out
+    out["checks_declined_right_reply"] = share(answerable, lambda r: r["declined"] and r.get("reply_correct", False))
+    out["checks_kept_wrong_reply"] = share(answerable, lambda r: not r["declined"] and not r["correct"])
     generated = [r for r in rows if "first_token_ms" in r["timings"]]
     total_markers = sum(r["markers"] for r in rows)
     out.update(
