@@ -5,7 +5,7 @@ import pytest
 from fakes import HashingEmbedder
 
 from rag.core.types import Chunk, Hit
-from rag.steps.focus import SentenceVectors, close_to_best, focus_hits
+from rag.steps.focus import SentenceVectors, close_to_best, focus_hits, merge_overlapping
 
 DOC = (
     "Pendahuluan tentang cuaca di kota itu. Hujan turun sejak pagi. "
@@ -136,3 +136,28 @@ def test_a_reply_sentence_is_compared_with_each_sentence_its_passage_shows(tmp_p
         said = text[spans[inside[-1]].start : spans[inside[-1]].end]  # a claim worded as one shown sentence
         assert float(np.max(got @ answerer.embedder.embed_query(said))) == pytest.approx(1.0, abs=1e-5)
     assert cut > 0  # some passage was cut to a window: its other sentences are not compared
+
+
+def test_windows_of_one_document_that_overlap_are_shown_once():
+    """Chunks overlap by a sentence: the model must not read the same sentence as two passages."""
+
+    def window(chunk_id: str, doc_id: str, start: int, end: int, rank: int) -> Hit:
+        return Hit(Chunk(chunk_id, doc_id, start, end, DOC[start:end], "Banjir"), 1.0 / rank, rank, "hybrid")
+
+    mayor = DOC.index("Menurut")
+    shelter = DOC.index("Warga")
+    schools = DOC.index("Sekolah")
+    inside = window("c2", "doc.txt", mayor, shelter - 1, 1)  # one sentence
+    around = window("c1", "doc.txt", 0, schools - 1, 2)  # holds it
+    other_doc = window("c9", "other.txt", mayor, shelter - 1, 3)  # same offsets, another document
+    later = window("c3", "doc.txt", schools, len(DOC), 4)  # starts where `around` ends: no overlap
+    assert [h.chunk.chunk_id for h in merge_overlapping([inside, around, other_doc, later])] == ["c2", "c9", "c3"]
+    first = merge_overlapping([inside, around])[0].chunk  # the better-ranked window's place and identity
+    assert (first.chunk_id, first.start, first.end, first.text) == ("c2", 0, schools - 1, DOC[: schools - 1])
+
+    bridge = window("c4", "doc.txt", mayor, schools + 10, 5)  # overlaps both kept windows of doc.txt
+    shown = merge_overlapping([inside, around, other_doc, later, bridge])
+    assert [h.chunk.chunk_id for h in shown] == ["c2", "c9"]
+    whole = shown[0].chunk
+    assert (whole.start, whole.end) == (0, len(DOC)) and whole.text == DOC  # still an exact span
+    assert shown[1] == other_doc

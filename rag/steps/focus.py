@@ -125,3 +125,36 @@ def focus_hits(
 
 def _window(chunk: Chunk, start: int, end: int) -> Chunk:
     return dataclasses.replace(chunk, start=chunk.start + start, end=chunk.start + end, text=chunk.text[start:end])
+
+
+def merge_overlapping(hits: list[Hit]) -> list[Hit]:
+    """``hits`` with windows of one document that overlap shown once: a window inside another is
+    dropped, two that overlap become one window over both (at the better-ranked one's place). Chunks
+    overlap by a sentence, so two windows can hold the same sentence, which the model would read
+    twice, at the cost of its tokens before the first one it writes."""
+    merged: list[Hit] = []
+    for hit in hits:
+        c = hit.chunk
+        overlapping = [
+            i
+            for i, k in enumerate(merged)
+            if k.chunk.doc_id == c.doc_id and c.start < k.chunk.end and k.chunk.start < c.end
+        ]
+        if not overlapping:
+            merged.append(hit)
+            continue
+        first, *others = overlapping  # the new window may bridge two kept ones
+        chunk = _union(merged[first].chunk, c)
+        for i in others:
+            chunk = _union(chunk, merged[i].chunk)
+        merged[first] = dataclasses.replace(merged[first], chunk=chunk)
+        for i in reversed(others):
+            del merged[i]
+    return merged
+
+
+def _union(a: Chunk, b: Chunk) -> Chunk:
+    """One window over two overlapping exact spans of a document (the first's identity kept)."""
+    first, second = (a, b) if a.start <= b.start else (b, a)
+    text = first.text + second.text[first.end - second.start :] if second.end > first.end else first.text
+    return dataclasses.replace(a, start=first.start, end=max(first.end, second.end), text=text)

@@ -28,7 +28,7 @@ from rag.steps.answer.grounding import Grounded, GroundingThresholds, ground
 from rag.steps.answer.metadata_passages import metadata_answer, metadata_passages
 from rag.steps.conversation import HistoryTurns, standalone_question
 from rag.steps.embedder import Embedder
-from rag.steps.focus import SentenceVectors, close_to_best, focus_hits
+from rag.steps.focus import SentenceVectors, close_to_best, focus_hits, merge_overlapping
 from rag.steps.language import detect_language
 from rag.steps.metadata import Articles
 from rag.steps.prompting import Prompts, fit_budget, user_message
@@ -117,6 +117,7 @@ class Answerer:
         if gate.passed and retrieval.query_vector is not None:  # a declined question shows the closest passages whole
             hits = close_to_best(hits, p.passage_margin)
             hits = focus_hits(hits, retrieval.query_vector, self.sentences, self.count_tokens, p.passage_tokens)
+            hits = merge_overlapping(hits)
         about = metadata_passages(question, retrieval.hits, self.articles)
         if gate.passed and about.missing:
             gate = GateDecision(False, gate.evidence, about.missing)
@@ -249,9 +250,10 @@ class Answerer:
 
 def _shown_vectors(prepared: Prepared, embedder: Embedder, sentences: SentenceVectors) -> list[np.ndarray]:
     """The vectors a reply's sentence is compared with, per shown passage: its chunk's stored vector and
-    those of the chunk's sentences that the passage shows (a claim is usually one sentence of a long
-    passage, and across languages the whole chunk's vector dilutes it); a metadata line (not an
-    indexed chunk) is embedded here."""
+    those of the sentences that the passage shows, from every retrieved chunk of its document (a claim
+    is usually one sentence of a long passage, and across languages the whole chunk's vector dilutes
+    it; a window over two overlapping chunks shows sentences of both); a metadata line (not an indexed
+    chunk) is embedded here."""
     stored = {
         h.chunk.chunk_id: (h.chunk, v) for h, v in zip(prepared.retrieval.hits, prepared.retrieval.vectors, strict=True)
     }
@@ -262,12 +264,20 @@ def _shown_vectors(prepared: Prepared, embedder: Embedder, sentences: SentenceVe
         if hit.chunk.chunk_id not in stored:
             rows.append(next(embedded)[None, :])
             continue
-        chunk, vector = stored[hit.chunk.chunk_id]
-        ((spans, sentence_rows),) = sentences.of([chunk.text])
-        # a focused window is an exact span of its chunk: its sentences are those within its offsets
-        start, end = hit.chunk.start - chunk.start, hit.chunk.end - chunk.start
-        inside = [i for i, s in enumerate(spans) if start <= s.start and s.end <= end]
-        rows.append(np.vstack([vector[None, :], sentence_rows[inside]]))
+        window = hit.chunk
+        own = [
+            c for c, _ in stored.values() if c.doc_id == window.doc_id and c.start < window.end and window.start < c.end
+        ]
+        seen: set[tuple[int, int]] = set()
+        inside: list[np.ndarray] = []
+        for chunk, (spans, sentence_rows) in zip(own, sentences.of([c.text for c in own]), strict=True):
+            # a window is an exact span of its document: its sentences are those within its offsets
+            for span, row in zip(spans, sentence_rows, strict=True):
+                at = (chunk.start + span.start, chunk.start + span.end)
+                if window.start <= at[0] and at[1] <= window.end and at not in seen:
+                    seen.add(at)
+                    inside.append(row)
+        rows.append(np.vstack([stored[window.chunk_id][1][None, :], *[r[None, :] for r in inside]]))
     return rows
 
 
