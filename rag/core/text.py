@@ -106,6 +106,11 @@ def names(text: str) -> list[str]:
     return found
 
 
+def name_parts(text: str) -> list[str]:
+    """``names(text)`` with hyphenated ones split into their parts ("Kerry-Lavrov": kerry, lavrov)."""
+    return [part for name in names(text) for part in name.split("-") if part]
+
+
 def overlap(words: list[str], vocabulary: set[str], ratio: float) -> float | None:
     """Share of ``words`` found (fuzzily) in ``vocabulary``; None when there are no words."""
     if not words:

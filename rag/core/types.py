@@ -28,6 +28,10 @@ class Chunk:
     text: str
     title: str = ""
 
+    def overlaps(self, doc_id: str, start: int, end: int) -> bool:
+        """The chunk shares at least one character with ``doc_id``'s span ``start:end``."""
+        return self.doc_id == doc_id and self.start < end and start < self.end
+
     def to_json(self) -> dict[str, Any]:
         return {
             "chunk_id": self.chunk_id,

@@ -135,11 +135,7 @@ def merge_overlapping(hits: list[Hit]) -> list[Hit]:
     merged: list[Hit] = []
     for hit in hits:
         c = hit.chunk
-        overlapping = [
-            i
-            for i, k in enumerate(merged)
-            if k.chunk.doc_id == c.doc_id and c.start < k.chunk.end and k.chunk.start < c.end
-        ]
+        overlapping = [i for i, k in enumerate(merged) if k.chunk.overlaps(c.doc_id, c.start, c.end)]
         if not overlapping:
             merged.append(hit)
             continue

@@ -265,9 +265,7 @@ def _shown_vectors(prepared: Prepared, embedder: Embedder, sentences: SentenceVe
             rows.append(next(embedded)[None, :])
             continue
         window = hit.chunk
-        own = [
-            c for c, _ in stored.values() if c.doc_id == window.doc_id and c.start < window.end and window.start < c.end
-        ]
+        own = [c for c, _ in stored.values() if c.overlaps(window.doc_id, window.start, window.end)]
         seen: set[tuple[int, int]] = set()
         inside: list[np.ndarray] = []
         for chunk, (spans, sentence_rows) in zip(own, sentences.of([c.text for c in own]), strict=True):
@@ -277,7 +275,7 @@ def _shown_vectors(prepared: Prepared, embedder: Embedder, sentences: SentenceVe
                 if window.start <= at[0] and at[1] <= window.end and at not in seen:
                     seen.add(at)
                     inside.append(row)
-        rows.append(np.vstack([stored[window.chunk_id][1][None, :], *[r[None, :] for r in inside]]))
+        rows.append(np.vstack([stored[window.chunk_id][1], *inside]))
     return rows
 
 

@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 
-from rag.core.text import NAME_PATTERN, fuzzy_in, key_words, names, numbers_in, vocabulary_of, words
+from rag.core.text import NAME_PATTERN, fuzzy_in, key_words, name_parts, names, numbers_in, vocabulary_of, words
 
 __all__ = ["Asked", "asked_kind", "foreign_names", "foreign_numbers", "missing_kind", "polarity_flipped"]
 
@@ -339,9 +339,10 @@ def polarity_answered(sentence: str, question: str, passage: str) -> bool:
     if _negated(sentence) and not _negated(question):
         clause = _closest_clause(sentence, passage)
         return bool(clause) and _negated(clause)
-    named = frozenset(part for name in names(sentence) for part in name.split("-"))
-    clause = _closest_clause(sentence, passage, ignore=named)
-    return bool(clause) and bool(_AFFIRMATIONS & set(words(sentence))) and not _negated(clause)
+    if not _AFFIRMATIONS & set(words(sentence)):
+        return False
+    clause = _closest_clause(sentence, passage, ignore=frozenset(name_parts(sentence)))
+    return bool(clause) and not _negated(clause)
 
 
 def _negated(text: str) -> bool:
@@ -363,7 +364,7 @@ def _closest_clause(sentence: str, passage: str, ignore: frozenset[str] = frozen
 
 def foreign_names(question: str, same_language: bool, article_texts: Sequence[str]) -> str:
     """Why the cited articles cannot be about what ``question`` names, or "" when they can."""
-    asked = [part for name in names(question) for part in name.split("-") if part and part not in _TIME_WORDS]
+    asked = [part for part in name_parts(question) if part not in _TIME_WORDS]
     if not asked:
         return ""
     vocabulary = vocabulary_of(list(article_texts))

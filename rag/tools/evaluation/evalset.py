@@ -36,9 +36,7 @@ class EvalQuestion:
 
     def is_relevant(self, chunk: Chunk) -> bool:
         """The chunk overlaps the gold evidence, or belongs to a gold document."""
-        return chunk.doc_id in self.gold_doc_ids or any(
-            s.doc_id == chunk.doc_id and chunk.start < s.end and s.start < chunk.end for s in self.evidence
-        )
+        return chunk.doc_id in self.gold_doc_ids or any(chunk.overlaps(s.doc_id, s.start, s.end) for s in self.evidence)
 
 
 def _find_quote(text: str, quote: str) -> tuple[int, int] | None:

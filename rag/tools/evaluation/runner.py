@@ -159,11 +159,11 @@ def summarise(rows: list[dict[str, Any]], brief: bool = False) -> dict[str, Any]
         "false_declines": share(answerable, lambda r: r["declined"]),
         "correct_declines": share(unanswerable, lambda r: r["declined"]),
         # the checks can only keep or decline a reply: right replies are the most they can give
-        "reply_correct_answerable": share(answerable, lambda r: r.get("reply_correct", False)),
+        "reply_correct_answerable": share(answerable, lambda r: r["reply_correct"]),
     }
     if brief:
         return out
-    out["checks_declined_right_reply"] = share(answerable, lambda r: r["declined"] and r.get("reply_correct", False))
+    out["checks_declined_right_reply"] = share(answerable, lambda r: r["declined"] and r["reply_correct"])
     out["checks_kept_wrong_reply"] = share(answerable, lambda r: not r["declined"] and not r["correct"])
     generated = [r for r in rows if "first_token_ms" in r["timings"]]
     total_markers = sum(r["markers"] for r in rows)
