@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag.core.choices import EmbedBackend, IndexBackend, IngestEngine, LLMBackend, LLMServer, Mode
 from rag.core.errors import ConfigError
+from rag.core.heap import Settled, settle
 from rag.models.registry import BUNDLED_EMBEDDER, BUNDLED_LLM
 from rag.settings import Settings
 
@@ -64,6 +65,7 @@ class Pipeline:
         self._index_stamp: tuple[int, int, int] | None = None  # manifest.json when the index was loaded
         self.index_problem = ""  # why the newest index generation is not served ("" when it is)
         self.ingest_progress: tuple[int, int] | None = None  # (done, total) passages while an ingest embeds
+        self._settled = False  # a serving process froze its loaded objects (settle_heap)
 
     @property
     def embedder(self) -> Embedder:
@@ -113,6 +115,12 @@ class Pipeline:
 
         run_niced(work, INGEST_NICENESS)
         return len(texts)
+
+    def settle_heap(self) -> Settled:
+        """Keep what is loaded now out of the garbage collector's full passes (rag/core/heap.py); a
+        serving process calls it once loaded, and it is repeated after each index switch."""
+        self._settled = True
+        return settle()
 
     def _load_index(self) -> SearchIndex:
         return open_index(self.settings, self.embedder.identity())
@@ -214,6 +222,8 @@ class Pipeline:
                 self._index, self._retriever, self._index_stamp = index, retriever, stamp
                 self.index_problem = ""
             log.info("now serving index generation %s", index.manifest.get("generation"))
+            if self._settled:  # the previous generation's cycles are collected, the new one frozen
+                self.settle_heap()
             return True
         finally:
             self._switch_lock.release()
