@@ -170,6 +170,9 @@ def test_the_page_reads_each_questions_place_in_the_generation_queue():
     assert wait_of(line, first) is None  # generating: no wait to show
     assert wait_of(line, second).ahead == 1 and wait_of(line, third).ahead == 2
     assert wait_of(line, third).estimate_s > wait_of(line, second).estimate_s > 0
+    shown = wait_of(line, second)  # whole seconds, as the page shows it: the page is sent a new update
+    time.sleep(0.05)  # only when that changes, not at each poll while the estimate counts down
+    assert wait_of(line, second) == shown and shown.estimate_s == 4
     third.release()  # a stopped question leaves the line
     assert wait_of(line, third) is None and line.snapshot().length == 2
     first.release()

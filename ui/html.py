@@ -44,8 +44,7 @@ def waiting_note(wait: Wait | None) -> str:
     if wait.ahead == 0:
         return "next for the language model"
     ahead = "1 question" if wait.ahead == 1 else f"{wait.ahead} questions"
-    estimate = f", about {max(1, round(wait.estimate_s))} s" if wait.estimate_s is not None else ""
-    return f"waiting for the language model: {ahead} ahead of yours{estimate}"
+    return f"waiting for the language model: {ahead} ahead of yours, about {wait.estimate_s} s"
 
 
 def progress_html(stage: str, partial: str = "", wait: Wait | None = None) -> str:

@@ -15,10 +15,12 @@ from rag.steps.generation_queue import GenerationQueue, Ticket
 
 @dataclass(frozen=True)
 class Wait:
-    """Where one question stands: ``ahead`` questions generate or wait before it."""
+    """Where one question stands: ``ahead`` questions generate or wait before it. Held as the page
+    shows it (whole seconds), so a waiting question is sent a new update only when what its reader
+    sees changes, not at every poll while its estimate counts down."""
 
     ahead: int
-    estimate_s: float  # until its generation starts (the queue's estimate from recent answers)
+    estimate_s: int  # until its generation starts (the queue's estimate from recent answers), at least 1
 
 
 def wait_of(queue: GenerationQueue, ticket: Ticket | None) -> Wait | None:
@@ -28,4 +30,4 @@ def wait_of(queue: GenerationQueue, ticket: Ticket | None) -> Wait | None:
     place = ticket.position()  # 1 for the first waiting
     if place == 0:
         return None
-    return Wait(ahead=queue.snapshot().running + place - 1, estimate_s=ticket.estimate_s())
+    return Wait(ahead=queue.snapshot().running + place - 1, estimate_s=max(1, round(ticket.estimate_s())))
