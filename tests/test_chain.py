@@ -123,6 +123,30 @@ def test_follow_up_is_resolved_against_history():
     )
 
 
+def test_a_question_that_stands_alone_is_read_as_the_first_of_a_chat(make_answerer):
+    answerer = make_answerer()
+    history = [
+        ("Siapa Duta Besar Rusia untuk NATO?", "Alexander Grushko [1]."),
+        ("Apa kata dia?", "Dia mengkritik NATO [2]."),
+    ]
+    for question in ("Siapa Perdana Menteri Rusia yang diwawancarai CNBC?", "Where did Kerry meet Lavrov in Paris?"):
+        alone, in_chat = answerer.prepare(question), answerer.prepare(question, history)
+        assert in_chat.messages == alone.messages  # no history tokens to read before the first one
+        assert "Earlier in this conversation" not in in_chat.messages[-1].text
+
+
+def test_a_follow_up_recalls_only_the_previous_exchange_without_its_citation_marks(make_answerer):
+    answerer = make_answerer()
+    history = [
+        ("Siapa Perdana Menteri Rusia?", "Dmitry Medvedev [1]."),
+        ("Siapa Duta Besar Rusia untuk NATO?", "Alexander Grushko [1][2]."),
+    ]
+    for question in ("Apa kata dia?", "And then?"):
+        user = answerer.prepare(question, history).messages[-1].text
+        assert "Q: Siapa Duta Besar Rusia untuk NATO?\nA: Alexander Grushko." in user
+        assert "Medvedev" not in user and "Grushko [" not in user
+
+
 def test_bad_questions_are_refused(make_answerer):
     answerer = make_answerer()
     for bad in ("", "   \n\t", "\x00\x01", "🙂🙂"):

@@ -90,10 +90,11 @@ def fit_budget(hits: Sequence[Hit], count_tokens: Callable[[str], int], budget_t
 
 
 def user_message(
-    prompts: Prompts, question: str, language: str, shown: Sequence[Hit], history: Sequence[tuple[str, str]]
+    prompts: Prompts, question: str, language: str, shown: Sequence[Hit], recalled: Sequence[tuple[str, str]]
 ) -> str:
-    """The user turn: the last two exchanges, the numbered passages and the question."""
-    turns = "\n".join(f"Q: {q}\nA: {a}" for q, a in history[-2:])
+    """The user turn: the recalled exchanges (``conversation.recalled_turns``), the numbered passages
+    and the question."""
+    turns = "\n".join(f"Q: {q}\nA: {a}" for q, a in recalled)
     return prompts.render(
         "user.txt",
         history=prompts.render("history.txt", turns=turns) if turns else "",

@@ -26,7 +26,7 @@ from rag.steps.answer.citations import with_markers
 from rag.steps.answer.gate import GateDecision, GateParams, evidence_gate
 from rag.steps.answer.grounding import Grounded, GroundingThresholds, ground
 from rag.steps.answer.metadata_passages import metadata_answer, metadata_passages
-from rag.steps.conversation import HistoryTurns, standalone_question
+from rag.steps.conversation import HistoryTurns, recalled_turns, standalone_question
 from rag.steps.embedder import Embedder
 from rag.steps.focus import SentenceVectors, close_to_best, focus_hits, merge_overlapping
 from rag.steps.language import detect_language
@@ -122,7 +122,7 @@ class Answerer:
         if gate.passed and about.missing:
             gate = GateDecision(False, gate.evidence, about.missing)
         shown = fit_budget([*about.hits, *hits], self.count_tokens, p.context_budget_tokens)
-        user = user_message(self.prompts, question, language, shown, history)
+        user = user_message(self.prompts, question, language, shown, recalled_turns(question, history))
         messages = (SystemMessage(self._system), HumanMessage(user))
         retrieve_ms = (time.perf_counter() - started) * 1000
         return Prepared(question, language, standalone, retrieval, shown, gate, messages, started, retrieve_ms)
