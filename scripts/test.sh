@@ -18,4 +18,6 @@ fi
 .venv/bin/mypy
 .venv/bin/lint-imports  # the layering (pyproject.toml): edges > tools > composition root > settings > models > steps > core
 # The tests themselves run offline: tests/conftest.py refuses every non-loopback connection.
-HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False .venv/bin/python -m pytest "$@"
+# PYTHONFAULTHANDLER: a crash in native code, even after the last test while the process exits,
+# prints every thread's Python stack instead of only "Segmentation fault".
+HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False PYTHONFAULTHANDLER=1 .venv/bin/python -m pytest "$@"

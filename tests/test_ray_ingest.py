@@ -183,7 +183,10 @@ def _same(a, b) -> None:
     assert [c.to_json() for c in a.chunks] == [c.to_json() for c in b.chunks]
 
 
-def test_ray_makes_the_same_chunks_and_vectors_as_the_local_engine(ray_cluster, settings, corpus_dir, tmp_path):
+def test_ray_makes_the_same_chunks_and_vectors_as_the_local_engine(
+    ray_cluster, settings, corpus_dir, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)  # as on a machine that never set it
     # float32 (torch): vectors that do not depend on the batch; small chunks: several per document
     settings = settings.replace(embed_backend="torch", embed_threads=1, chunk_tokens=60)
     _articles(corpus_dir, 5)
@@ -204,6 +207,8 @@ def test_ray_makes_the_same_chunks_and_vectors_as_the_local_engine(ray_cluster, 
     a, b = load_index(tmp_path / "local", embedder.identity()), load_index(tmp_path / "ray", embedder.identity())
     _same(a, b)
     np.testing.assert_allclose(a.vectors_of(range(len(a.chunks))), b.vectors_of(range(len(b.chunks))), atol=1e-5)
+    # no usage statistics: Ray Data's poller thread (Prometheus every 10 s, for the process's life) never started
+    assert "data-usage-metrics-poller" not in [t.name for t in threading.enumerate()]
 
 
 def test_only_new_and_changed_documents_go_to_ray(ray_cluster, settings, corpus_dir, tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ from rag.steps.ingest import ProgressFn
 log = logging.getLogger(__name__)
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# Ray's usage statistics are on unless turned off. On, Ray Data starts a thread in the driver at its
+# first run that queries Prometheus every 10 s for as long as the process lives (a chat server that
+# ingested once, the test process), and records each run in a usage actor. The product sends nothing
+# anywhere, so they are off unless the user's environment says otherwise (RAY_USAGE_STATS_ENABLED=1).
+USAGE_STATS_ENV = "RAY_USAGE_STATS_ENABLED"
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,7 @@ def connect(params: RayParams) -> bool:
 
     if ray.is_initialized():
         return False
+    os.environ.setdefault(USAGE_STATS_ENV, "0")  # read by the driver at each Ray Data run
     runtime_env = {"env_vars": dict(ONE_THREAD)}
     try:
         if params.address:
