@@ -23,7 +23,7 @@ pytest.importorskip("ray", reason="ingest on Ray needs the [scale] extra: script
 from rag.pipeline import build_embedder, embedder_spec, ingest_params  # noqa: E402
 from rag.steps.index_store import load_index  # noqa: E402
 from rag.steps.ingest import ingest  # noqa: E402
-from rag.steps.ingest_ray import RayEngine, RayParams  # noqa: E402
+from rag.steps.ingest_ray import USAGE_STATS_ENV, RayEngine, RayParams  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -186,7 +186,7 @@ def _same(a, b) -> None:
 def test_ray_makes_the_same_chunks_and_vectors_as_the_local_engine(
     ray_cluster, settings, corpus_dir, tmp_path, monkeypatch
 ):
-    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)  # as on a machine that never set it
+    monkeypatch.delenv(USAGE_STATS_ENV, raising=False)  # as on a machine that never set it
     # float32 (torch): vectors that do not depend on the batch; small chunks: several per document
     settings = settings.replace(embed_backend="torch", embed_threads=1, chunk_tokens=60)
     _articles(corpus_dir, 5)
